@@ -1,0 +1,66 @@
+"""Adapters by the manifest's ``type``: plain registries that fail loudly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from adapters.local import LocalExecutor
+from adapters.memory_lb import MemoryLoadBalancer
+from strategies.manifest import App, Server
+from strategies.ports import Executor, LbReport, LoadBalancer
+
+
+class AdapterError(ValueError):
+    """The manifest asks for an adapter this build does not have."""
+
+
+class NoLoadBalancer:
+    """``type: none``: nothing to take servers out of."""
+
+    def remove(self, server: Server) -> None:
+        raise AdapterError("there is no load balancer to remove servers from")
+
+    def add(self, server: Server) -> None:
+        raise AdapterError("there is no load balancer to add servers to")
+
+    def report(self, server: Server) -> LbReport | None:
+        return None
+
+
+def _local(app_name: str, app: App) -> Executor:
+    return LocalExecutor(app.connection.root, app_name)
+
+
+def _memory(app_name: str, app: App) -> LoadBalancer:
+    return MemoryLoadBalancer((s.lb_name or s.name for s in app.servers), lag=app.load_balancer.lag)
+
+
+def _none(app_name: str, app: App) -> LoadBalancer:
+    return NoLoadBalancer()
+
+
+EXECUTORS: dict[str, Callable[[str, App], Executor]] = {"local": _local}
+LOAD_BALANCERS: dict[str, Callable[[str, App], LoadBalancer]] = {
+    "none": _none,
+    "memory": _memory,
+}
+
+
+def build_executor(app_name: str, app: App) -> Executor:
+    kind = app.connection.type
+    if kind not in EXECUTORS:
+        raise AdapterError(
+            f"apps.{app_name}.connection.type: {kind!r} is not available in this build "
+            f"(available: {', '.join(sorted(EXECUTORS))})"
+        )
+    return EXECUTORS[kind](app_name, app)
+
+
+def build_load_balancer(app_name: str, app: App) -> LoadBalancer:
+    kind = app.load_balancer.type
+    if kind not in LOAD_BALANCERS:
+        raise AdapterError(
+            f"apps.{app_name}.load_balancer.type: {kind!r} is not available in this build "
+            f"(available: {', '.join(sorted(LOAD_BALANCERS))})"
+        )
+    return LOAD_BALANCERS[kind](app_name, app)

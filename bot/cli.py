@@ -1,0 +1,140 @@
+"""``shipbot`` in a terminal: deploy, plan, history, status, cancel, settings, shell.
+
+Sub-commands take the same arguments as the chat commands and go through the
+same parser and handler, so a terminal and a chat channel cannot disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import shlex
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from bot import render
+from bot.commands import Command, DeployCommand, UsageError, parse_slash
+from bot.console import ConsoleFrontEnd, ConsoleThread, interrupts_cancel, run_shell
+from bot.handler import EXIT_USAGE, Caller, CommandHandler
+from bot.progress import ProgressListener
+from bot.wiring import load_services
+from strategies.cancel import CancelToken
+from strategies.events import Listener
+from strategies.manifest import ManifestError
+from strategies.plan import DeployPlan
+from strategies.requests import RequestError
+
+HELP = """\
+usage: shipbot [--manifest FILE] [--db FILE] COMMAND ...
+
+commands:
+  deploy APP [--serial|--parallel] [--ref REF] [--servers a,b] [--dry-run]
+  plan APP [--serial|--parallel] [--ref REF] [--servers a,b]
+  history APP           recent deploys with each server's outcome
+  status [APP]          running deploy, or the last one
+  cancel APP            stop APP's running deploy at the next step boundary
+  settings set -s APP KEY VALUE | get -s APP KEY | list -s APP | unset -s APP KEY
+  shell [--user NAME] [--channel ID]
+                        console chat: type chat commands, or pipe them in
+
+options:
+  --manifest FILE       default: $SHIPBOT_MANIFEST, ./manifest.yml, else the example
+  --db FILE             default: $SHIPBOT_DB, else .shipbot/shipbot.db
+
+exit status: 0 success, 1 the deploy failed (or was refused), 2 bad usage or input"""
+
+_CHAT = {
+    "deploy": ("/deploy", ""),
+    "plan": ("/deploy", ""),
+    "history": ("/deploy", "history"),
+    "status": ("/deploy", "status"),
+    "cancel": ("/deploy", "cancel"),
+    "settings": ("/settings", ""),
+}
+
+
+class CliFrontEnd(ConsoleFrontEnd):
+    """Console output plus a progress bar when stdout is a terminal."""
+
+    def __init__(self, console: Console, errors: Console) -> None:
+        super().__init__(lambda line: console.print(line, markup=False, highlight=False))
+        self.console = console
+        self.errors = errors
+
+    def reply(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False)
+
+    def error(self, text: str) -> None:
+        self.errors.print(text, markup=False, highlight=False)
+
+    def deploy_listeners(self, plan: DeployPlan) -> list[Listener]:
+        listeners: list[Listener] = [ConsoleThread(self.write)]
+        if self.console.is_terminal:
+            listeners.append(ProgressListener(self.console, len(plan.servers)))
+        return listeners
+
+
+def _options() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shipbot", add_help=False, allow_abbrev=False)
+    parser.add_argument("--manifest")
+    parser.add_argument("--db")
+    parser.add_argument("-h", "--help", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options, rest = _options().parse_known_args(argv)
+    console = Console(soft_wrap=True)
+    errors = Console(soft_wrap=True, stderr=True)
+    if options.help or not rest or rest[0] in ("help", "-h", "--help"):
+        print(HELP)
+        return 0 if options.help or rest else EXIT_USAGE
+    name, args = rest[0], rest[1:]
+    if name != "shell" and name not in _CHAT:
+        print(f"shipbot: unknown command {name!r}\n\n{HELP}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        services = load_services(options.manifest, options.db)
+    except ManifestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    handler = CommandHandler(services)
+    front = CliFrontEnd(console, errors)
+    caller = Caller(user=getpass.getuser())
+    if name == "shell":
+        return _shell(handler, args)
+    try:
+        command = _chat_command(name, args)
+        if name == "plan":
+            return _plan(handler, command, caller, front)
+    except (UsageError, RequestError, ManifestError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    token = CancelToken()
+    with interrupts_cancel(token):
+        return handler.handle(command, caller, front, token)
+
+
+def _chat_command(name: str, args: list[str]) -> Command:
+    slash, sub = _CHAT[name]
+    words = ([sub] if sub else []) + list(args)
+    command = parse_slash(slash, shlex.join(words))
+    if name in ("deploy", "plan") and not isinstance(command, DeployCommand):
+        raise UsageError(f"shipbot {name} needs an app name: shipbot {name} APP [options]")
+    return command
+
+
+def _plan(handler: CommandHandler, command: Command, caller: Caller, front: CliFrontEnd) -> int:
+    assert isinstance(command, DeployCommand)
+    front.reply(render.render_plan(handler.plan_for(command, caller)))
+    return 0
+
+
+def _shell(handler: CommandHandler, args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="shipbot shell", allow_abbrev=False)
+    parser.add_argument("--user", default=getpass.getuser())
+    parser.add_argument("--channel")
+    options = parser.parse_args(args)
+    return run_shell(handler, Caller(user=options.user, channel=options.channel))

@@ -1,0 +1,205 @@
+"""One command handler for every front end: console chat, CLI, Slack."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from adapters.registry import AdapterError
+from bot import render
+from bot.commands import (
+    USAGE,
+    CancelCommand,
+    Command,
+    DeployCommand,
+    HelpCommand,
+    HistoryCommand,
+    SettingsCommand,
+    StatusCommand,
+    UsageError,
+    parse_line,
+)
+from bot.wiring import Services
+from strategies.cancel import CancelToken
+from strategies.events import Listener
+from strategies.manifest import ManifestError
+from strategies.plan import DeployPlan, plan
+from strategies.ports import DeployLocked
+from strategies.requests import DeployRequest, RequestError
+from strategies.settings import SETTINGS, SettingError, format_value, parse_setting, spec_for
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class FrontEnd(Protocol):
+    def reply(self, text: str) -> None:
+        """A one-off answer to the person who typed the command."""
+
+    def error(self, text: str) -> None:
+        """A refusal or a usage error: one line, shown only to that person."""
+
+    def deploy_listeners(self, plan: DeployPlan) -> list[Listener]:
+        """How this front end shows a running deploy (its thread)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Caller:
+    user: str
+    channel: str | None = None
+
+
+class BadInput(ValueError):
+    """Anything the person typed that we refuse, as one line."""
+
+
+class CommandHandler:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._routes: dict[type, Callable[..., int]] = {
+            DeployCommand: self._deploy,
+            StatusCommand: self._status,
+            HistoryCommand: self._history,
+            CancelCommand: self._cancel,
+            SettingsCommand: self._settings,
+            HelpCommand: self._help,
+        }
+
+    def handle_text(self, text: str, caller: Caller, front: FrontEnd) -> int:
+        try:
+            command = parse_line(text)
+        except UsageError as exc:
+            front.error(f"error: {exc}")
+            return EXIT_USAGE
+        return self.handle(command, caller, front)
+
+    def handle(
+        self,
+        command: Command,
+        caller: Caller,
+        front: FrontEnd,
+        cancel: CancelToken | None = None,
+    ) -> int:
+        try:
+            return self._routes[type(command)](command, caller, front, cancel)
+        except (BadInput, ManifestError, RequestError, SettingError, AdapterError) as exc:
+            front.error(f"error: {exc}")
+            return EXIT_USAGE
+
+    def plan_for(self, command: DeployCommand, caller: Caller) -> DeployPlan:
+        """The plan ``command`` would run; raises on bad input, does no deploy."""
+        store = self.services.store
+        app = self.services.manifest.app(command.app)
+        request = DeployRequest(
+            app=command.app,
+            requested_by=caller.user,
+            strategy=command.strategy,
+            ref=command.ref,
+            servers=command.servers,
+            dry_run=command.dry_run,
+        )
+        return plan(request, app, store.get_settings(command.app), store.applied_waits(command.app))
+
+    def _deploy(
+        self, command: DeployCommand, caller: Caller, front: FrontEnd, cancel: CancelToken | None
+    ) -> int:
+        deploy_plan = self.plan_for(command, caller)
+        if command.dry_run:
+            front.reply(render.render_plan(deploy_plan))
+            return EXIT_OK
+        deployer = self.services.deployer(command.app)
+        try:
+            result = deployer.run(
+                deploy_plan, listeners=front.deploy_listeners(deploy_plan), cancel=cancel
+            )
+        except DeployLocked as exc:
+            front.error(f"refused: {exc}")
+            return EXIT_FAILED
+        return EXIT_OK if result.ok else EXIT_FAILED
+
+    def _app_or_default(self, app: str | None, caller: Caller) -> str:
+        manifest = self.services.manifest
+        if app is not None:
+            manifest.app(app)
+            return app
+        chosen = manifest.app_for_channel(caller.channel)
+        if chosen is None:
+            raise BadInput(f"which app? add -s APP (apps: {', '.join(sorted(manifest.apps))})")
+        return chosen
+
+    def _status(
+        self, command: StatusCommand, caller: Caller, front: FrontEnd, _: CancelToken | None
+    ) -> int:
+        manifest, store = self.services.manifest, self.services.store
+        apps = [command.app] if command.app else sorted(manifest.apps)
+        for name in apps:
+            manifest.app(name)
+            front.reply(
+                render.status_line(name, store.running_deploy(name), store.history(name, 1))
+            )
+        return EXIT_OK
+
+    def _history(
+        self, command: HistoryCommand, caller: Caller, front: FrontEnd, _: CancelToken | None
+    ) -> int:
+        app = self._app_or_default(command.app, caller)
+        front.reply("\n".join(render.history_lines(self.services.store.history(app, 10))))
+        return EXIT_OK
+
+    def _cancel(
+        self, command: CancelCommand, caller: Caller, front: FrontEnd, _: CancelToken | None
+    ) -> int:
+        self.services.manifest.app(command.app)
+        deploy_id = self.services.store.request_cancel(command.app, by=caller.user)
+        if deploy_id is None:
+            front.reply(f"no deploy of {command.app} is running")
+            return EXIT_FAILED
+        front.reply(
+            f"cancel requested for deploy #{deploy_id} of {command.app}: it stops at the next "
+            "step boundary and puts healthy servers back into the load balancer"
+        )
+        return EXIT_OK
+
+    def _settings(
+        self, command: SettingsCommand, caller: Caller, front: FrontEnd, _: CancelToken | None
+    ) -> int:
+        app = self._app_or_default(command.app, caller)
+        store = self.services.store
+        stored = store.get_settings(app)
+        if command.action == "list":
+            for key, spec in SETTINGS.items():
+                front.reply(_setting_line(app, key, stored) + f"  — {spec.help}")
+            return EXIT_OK
+        assert command.key is not None
+        spec = spec_for(command.key)
+        if command.action == "get":
+            front.reply(_setting_line(app, command.key, stored))
+        elif command.action == "set":
+            assert command.value is not None
+            value = parse_setting(command.key, command.value)
+            store.set_setting(app, command.key, value, by=caller.user)
+            before = format_value(stored.get(command.key, spec.default))
+            front.reply(f"{app}: {command.key} = {format_value(value)} (was {before})")
+        else:
+            removed = store.unset_setting(app, command.key)
+            now = format_value(spec.default)
+            front.reply(
+                f"{app}: {command.key} unset, now {now} (default)"
+                if removed
+                else f"{app}: {command.key} was not set; it is {now} (default)"
+            )
+        return EXIT_OK
+
+    def _help(
+        self, command: HelpCommand, caller: Caller, front: FrontEnd, _: CancelToken | None
+    ) -> int:
+        front.reply("\n".join(USAGE.values()))
+        return EXIT_OK
+
+
+def _setting_line(app: str, key: str, stored: dict[str, object]) -> str:
+    default = format_value(SETTINGS[key].default)
+    if key in stored:
+        return f"{app}: {key} = {format_value(stored[key])} (set; default {default})"
+    return f"{app}: {key} = {default} (default)"

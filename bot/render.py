@@ -1,0 +1,240 @@
+"""Plain-text renderings of plans, progress, results and history, shared by
+the console chat and the CLI (and the basis of the Slack messages)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from strategies.durations import format_duration
+from strategies.events import (
+    DeployFinished,
+    DeployStarted,
+    Event,
+    ServerFinished,
+    StepFinished,
+)
+from strategies.plan import DeployPlan, ServerPlan
+from strategies.ports import DeployRecord
+from strategies.results import DeployResult, ServerOutcome
+
+
+def _secs(value: float) -> str:
+    return f"{value:g}s"
+
+
+def strategy_line(plan: DeployPlan) -> str:
+    return f"{plan.strategy} — {plan.reason}"
+
+
+def short(command: str | None, limit: int = 60) -> str:
+    """A command as a progress line shows it: one line, at most ``limit`` characters."""
+    text = " ".join((command or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plan_summary(plan: DeployPlan) -> list[str]:
+    """A few lines: who, how, how long the waits add, warnings."""
+    count = len(plan.servers)
+    lines = []
+    if plan.strategy == "serial":
+        how = f"{count} server{'s' if count != 1 else ''}, one at a time"
+        if plan.uses_load_balancer:
+            how += ", each out of the load balancer while it deploys"
+    else:
+        width = "all at once" if plan.workers == count else f"{plan.workers} at a time"
+        how = f"{count} servers, {width}; servers stay in the load balancer"
+    lines.append(how)
+    if plan.migrations_server:
+        when = ""
+        if plan.uses_load_balancer:
+            when = ", after its code is deployed, before it goes back into the load balancer"
+        lines.append(f"migrations: once, on {plan.migrations_server}{when}")
+    lines.append(extra_wait_line(plan))
+    lines.extend(f"warning: {w}" for w in plan.warnings)
+    return lines
+
+
+def extra_wait_line(plan: DeployPlan) -> str:
+    count = len(plan.servers)
+    if plan.strategy == "parallel":
+        return "extra time from load balancer waits: none (parallel does not use them)"
+    if not plan.uses_load_balancer:
+        return "extra time from load balancer waits: none (no load balancer)"
+    removing, adding = plan.wait_after_removing.seconds, plan.wait_after_adding.seconds
+    return (
+        f"extra time from load balancer waits: ({_secs(removing)} + {_secs(adding)}) per server"
+        f" x {count} servers = {format_duration(plan.extra_wait_seconds)}"
+    )
+
+
+def render_plan(plan: DeployPlan) -> str:
+    """The full plan, as ``shipbot plan`` and ``--dry-run`` show it."""
+    lines = [
+        f"Plan: deploy {plan.app_name} @ {plan.ref}, requested by {plan.request.requested_by}",
+        f"strategy: {strategy_line(plan)}",
+    ]
+    lines += plan_summary(plan)
+    lb = plan.app.load_balancer
+    lines.append(f"load balancer: {lb.type}")
+    for wait in plan.waits:
+        lines.append(f"  {wait.key}: {_secs(wait.seconds)} — {wait.describe()}")
+    lines.append("steps:")
+    for server_plan in plan.servers:
+        lines.append(f"  {server_plan.position + 1}. {server_plan.name}: {_steps(server_plan)}")
+    return "\n".join(lines)
+
+
+def _steps(server_plan: ServerPlan) -> str:
+    words = []
+    for step in server_plan.steps:
+        if step.kind == "command":
+            words.append(f"run `{short(step.command, 40)}`")
+        elif step.kind == "migrations":
+            words.append(f"run migrations `{short(step.command, 40)}`")
+        elif step.kind in ("wait_removed", "wait_added"):
+            words.append(f"wait {_secs(step.seconds)}")
+        else:
+            words.append(step.label)
+    return ", ".join(words)
+
+
+def parent_line(deploy_id: int, plan: DeployPlan) -> str:
+    return (
+        f"Deploy #{deploy_id} of {plan.app_name} @ {plan.ref}, {strategy_line(plan)}, "
+        f"requested by {plan.request.requested_by}"
+    )
+
+
+def step_line(event: StepFinished, plan: DeployPlan | None) -> str | None:
+    """One progress line for a finished step (None: nothing worth a line)."""
+    step, who = event.step, event.server
+    took = format_duration(event.duration)
+    if not event.ok:
+        what = f"`{short(step.command)}`" if step.command else step.label
+        return f"{who}: FAILED {what}: {event.detail}"
+    if step.kind == "lb_remove":
+        return f"{who}: removed from the load balancer"
+    if step.kind == "lb_add":
+        return f"{who}: added back to the load balancer"
+    if step.kind == "wait_removed":
+        return f"{who}: after removing, {event.detail}"
+    if step.kind == "wait_added":
+        return f"{who}: after adding, {event.detail}"
+    if step.kind == "migrations":
+        return f"{who}: migrations ran once, ok ({took})"
+    line = f"{who}: ran `{short(step.command)}` ok ({took})"
+    if plan is not None and _last_command(plan, who, event.index):
+        line += f"\n{who}: deployed {plan.ref}"
+    return line
+
+
+def _last_command(plan: DeployPlan, server: str, index: int) -> bool:
+    for server_plan in plan.servers:
+        if server_plan.name == server:
+            last = max(i for i, s in enumerate(server_plan.steps) if s.kind == "command")
+            return index == last
+    return False
+
+
+def outcome_line(outcome: ServerOutcome) -> str:
+    took = f" ({format_duration(outcome.duration)})" if outcome.duration else ""
+    return f"{outcome.server}: {outcome.describe()}{took}"
+
+
+def result_headline(result: DeployResult) -> str:
+    return (
+        f"Deploy #{result.deploy_id} of {result.app} {result.status} "
+        f"in {format_duration(result.duration)}: {summary_counts(result.outcomes)}"
+    )
+
+
+def summary_counts(outcomes: Iterable[ServerOutcome]) -> str:
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    words = {"ok": "ok", "failed": "failed", "cancelled": "cancelled", "skipped": "untouched"}
+    return ", ".join(f"{counts[k]} {w}" for k, w in words.items() if counts.get(k))
+
+
+def result_lines(result: DeployResult) -> list[str]:
+    lines = [result_headline(result)]
+    lines += [f"  {outcome_line(o)}" for o in result.outcomes]
+    stranded = result.out_of_lb
+    if stranded:
+        names = ", ".join(o.server for o in stranded)
+        lines.append(
+            f"  attention: {names} {'is' if len(stranded) == 1 else 'are'} not serving "
+            "(out of the load balancer or unknown); fix and redeploy with --servers, "
+            "or put back by hand"
+        )
+    return lines
+
+
+def event_lines(event: Event, plan: DeployPlan | None) -> list[str]:
+    """Lines a thread shows for ``event`` (the parent line is separate)."""
+    if isinstance(event, DeployStarted):
+        return plan_summary(event.plan)
+    if isinstance(event, StepFinished):
+        line = step_line(event, plan)
+        lines = line.split("\n") if line else []
+        if not event.ok and event.result and event.result.output_tail:
+            lines += ["    " + text for text in event.result.output_tail.splitlines()]
+        return lines
+    if isinstance(event, ServerFinished):
+        return [outcome_line(event.outcome)] if event.outcome.status == "ok" else []
+    if isinstance(event, DeployFinished):
+        return result_lines(event.result)
+    return []
+
+
+def history_lines(records: Iterable[DeployRecord]) -> list[str]:
+    lines = []
+    for record in records:
+        took = ""
+        if record.finished_at:
+            took = (
+                f" in {format_duration((record.finished_at - record.started_at).total_seconds())}"
+            )
+        lines.append(
+            f"#{record.id} {record.started_at:%Y-%m-%d %H:%M:%S} {record.app} @ {record.ref} "
+            f"{record.strategy} by {record.requested_by}: {record.status}{took}"
+        )
+        for server in record.servers:
+            lines.append(
+                f"    {server.server}: {_server_record(server.status, server.lb, server.detail)}"
+            )
+    return lines or ["no deploys yet"]
+
+
+def _server_record(status: str, lb: str, detail: str) -> str:
+    words = {"skipped": "untouched", "failed": "FAILED", "pending": "not started"}
+    parts = [words.get(status, status)]
+    if detail:
+        parts.append(detail)
+    where = {
+        "out": "OUT of the load balancer",
+        "in": "in the load balancer",
+        "unknown": "load balancer state unknown",
+    }
+    if lb in where and status != "skipped":
+        parts.append(where[lb])
+    return ", ".join(parts)
+
+
+def status_line(app: str, running: DeployRecord | None, last: list[DeployRecord]) -> str:
+    if running is not None:
+        done = sum(1 for s in running.servers if s.status not in ("pending", "running"))
+        busy = [s.server for s in running.servers if s.status == "running"]
+        now = f"; now on {', '.join(busy)}" if busy else ""
+        return (
+            f"{app}: deploy #{running.id} @ {running.ref} ({running.strategy}) running since "
+            f"{running.started_at:%Y-%m-%d %H:%M:%S} by {running.requested_by}, "
+            f"{done}/{len(running.servers)} servers done{now}"
+        )
+    if last:
+        record = last[0]
+        return (
+            f"{app}: idle; last deploy #{record.id} @ {record.ref} {record.status} "
+            f"on {record.started_at:%Y-%m-%d %H:%M:%S} ({record.summary})"
+        )
+    return f"{app}: idle; never deployed"

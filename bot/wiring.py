@@ -1,0 +1,70 @@
+"""The one place that builds objects and wires them together."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from adapters.registry import build_executor, build_load_balancer
+from adapters.sqlite_store import SqliteStore
+from strategies.clock import SystemClock
+from strategies.deploy import Deployer
+from strategies.manifest import Manifest, load_manifest
+from strategies.ports import Clock, LoadBalancer, Store
+
+DEFAULT_MANIFEST = "manifest.yml"
+DEFAULT_DB = ".shipbot/shipbot.db"
+
+
+def example_manifest_path() -> Path:
+    """The example manifest shipped inside the package (the embedded default)."""
+    return Path(str(resources.files("bot") / "manifest.example.yml"))
+
+
+def resolve_manifest_path(option: str | None) -> Path:
+    """``--manifest``, else $SHIPBOT_MANIFEST, else ./manifest.yml, else the example."""
+    chosen = option or os.environ.get("SHIPBOT_MANIFEST")
+    if chosen:
+        return Path(chosen)
+    if Path(DEFAULT_MANIFEST).exists():
+        return Path(DEFAULT_MANIFEST)
+    return example_manifest_path()
+
+
+def resolve_db_path(option: str | None) -> Path:
+    return Path(option or os.environ.get("SHIPBOT_DB") or DEFAULT_DB)
+
+
+@dataclass
+class Services:
+    manifest: Manifest
+    store: Store
+    clock: Clock = field(default_factory=SystemClock)
+    poll_interval: float = 0.25
+    # One load balancer object per app for the life of the process, so the
+    # in-memory one remembers who is out between deploys.
+    _load_balancers: dict[str, LoadBalancer] = field(default_factory=dict)
+
+    def load_balancer(self, app_name: str) -> LoadBalancer:
+        if app_name not in self._load_balancers:
+            app = self.manifest.app(app_name)
+            self._load_balancers[app_name] = build_load_balancer(app_name, app)
+        return self._load_balancers[app_name]
+
+    def deployer(self, app_name: str) -> Deployer:
+        app = self.manifest.app(app_name)
+        return Deployer(
+            store=self.store,
+            executor=build_executor(app_name, app),
+            load_balancer=self.load_balancer(app_name),
+            clock=self.clock,
+            poll_interval=self.poll_interval,
+        )
+
+
+def load_services(manifest: str | None = None, db: str | None = None) -> Services:
+    """Read the manifest (ManifestError if bad) and open the store."""
+    loaded = load_manifest(resolve_manifest_path(manifest))
+    return Services(manifest=loaded, store=SqliteStore(resolve_db_path(db)))

@@ -1,0 +1,255 @@
+"""The manifest: which apps exist, where their servers are and how to deploy them.
+
+Validated with pydantic; every error is reported as one line naming the dotted
+path of the bad key (``apps.shop.servers[1].port: expected an integer``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from strategies.durations import parse_duration
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+CONNECTION_TYPES = ("local", "ssh")
+LOAD_BALANCER_TYPES = ("none", "memory", "haproxy", "aws_elbv2", "aws_elb")
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be used; ``str()`` is one line per problem."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class SlackBinding(_Model):
+    channel: str
+
+
+class Approval(_Model):
+    required: bool = False
+    approvers: tuple[str, ...] = ()
+    timeout: float = 1800.0
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
+class Connection(_Model):
+    type: Literal["local", "ssh"] = "local"
+    root: str = ".shipbot/fleet"  # local: each server gets ROOT/APP/SERVER as working directory
+    user: str | None = None
+    key_file: str | None = None
+    known_hosts: str | None = None
+    connect_timeout: float = Field(default=10.0, gt=0)
+
+
+class Server(_Model):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    host: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    user: str | None = None
+    lb_name: str | None = None  # the server's name in the load balancer, default its name
+
+    @property
+    def address(self) -> str:
+        return self.host or self.name
+
+
+class Deploy(_Model):
+    commands: Annotated[tuple[str, ...], Field(min_length=1)]
+    timeout: Annotated[float, Field(gt=0)] = 600.0
+    default_ref: str = "main"
+
+
+class Migrations(_Model):
+    command: str
+    server: str | None = None
+    timeout: Annotated[float, Field(gt=0)] = 600.0
+
+
+class LoadBalancerWaits(_Model):
+    wait_after_removing_servers: Annotated[float, Field(ge=0)] | None = None
+    wait_after_adding_servers: Annotated[float, Field(ge=0)] | None = None
+    settle_timeout: Annotated[float, Field(gt=0)] = 300.0
+
+
+class LoadBalancer(_Model):
+    type: Literal["none", "memory", "haproxy", "aws_elbv2", "aws_elb"] = "none"
+    configuration: LoadBalancerWaits = LoadBalancerWaits()
+    lag: Annotated[float, Field(ge=0)] = 0.0  # memory: simulated seconds of lag
+    socket: str | None = None  # haproxy runtime API
+    backend: str | None = None
+    target_group_arn: str | None = None  # aws_elbv2
+    name: str | None = None  # aws_elb
+    region: str | None = None
+    endpoint_url: str | None = None
+
+
+class App(_Model):
+    slack: SlackBinding | None = None
+    deployers: tuple[str, ...] = ("*",)
+    approval: Approval = Approval()
+    connection: Connection = Connection()
+    servers: Annotated[tuple[Server, ...], Field(min_length=1)]
+    deploy: Deploy
+    migrations: Migrations | None = None
+    load_balancer: LoadBalancer = LoadBalancer()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> App:
+        names = [s.name for s in self.servers]
+        seen: set[str] = set()
+        for index, name in enumerate(names):
+            if name in seen:
+                raise _PathError(("servers", index, "name"), f"duplicate server name '{name}'")
+            seen.add(name)
+        if self.migrations and self.migrations.server and self.migrations.server not in seen:
+            raise _PathError(
+                ("migrations", "server"),
+                f"'{self.migrations.server}' is not in the server list ({', '.join(names)})",
+            )
+        return self
+
+    @property
+    def migrations_server(self) -> str | None:
+        if self.migrations is None:
+            return None
+        return self.migrations.server or self.servers[0].name
+
+    def server(self, name: str) -> Server:
+        for server in self.servers:
+            if server.name == name:
+                return server
+        raise KeyError(name)
+
+
+class Manifest(_Model):
+    apps: dict[Annotated[str, Field(pattern=NAME_PATTERN)], App] = Field(min_length=1)
+
+    def app(self, name: str) -> App:
+        try:
+            return self.apps[name]
+        except KeyError:
+            raise ManifestError(
+                f"unknown app '{name}' (apps: {', '.join(sorted(self.apps))})"
+            ) from None
+
+    def app_for_channel(self, channel: str | None) -> str | None:
+        """The app bound to ``channel``, else the only app, else None."""
+        if channel:
+            for name, app in self.apps.items():
+                if app.slack and app.slack.channel == channel:
+                    return name
+        if len(self.apps) == 1:
+            return next(iter(self.apps))
+        return None
+
+
+class _PathError(ValueError):
+    """Raised inside validators to point at a nested key."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read and validate a manifest file; raise ManifestError with one line per problem."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read manifest ({exc.strerror})") from None
+    return parse_manifest(text, source=str(path))
+
+
+def parse_manifest(text: str, *, source: str = "manifest") -> Manifest:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ManifestError(f"{source}:{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise ManifestError(f"{source}: expected a mapping with an 'apps' key")
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{source}: {line}" for line in _explain(exc)]
+        raise ManifestError("\n".join(lines)) from None
+
+
+def _explain(exc: ValidationError) -> list[str]:
+    lines = []
+    for error in exc.errors():
+        path: tuple[str | int, ...] = tuple(error["loc"])
+        message = _message(error)
+        context = error.get("ctx") or {}
+        inner = context.get("error")
+        if isinstance(inner, _PathError):
+            path, message = path + inner.path, inner.message
+        lines.append(f"{dotted(path)}: {message}")
+    return lines
+
+
+def dotted(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z0-9_.-]+", part) and "." not in part:
+            out += f".{part}" if out else part
+        else:
+            out += f"[{part!r}]"
+    return out or "(top level)"
+
+
+_MESSAGES = {
+    "missing": "required key is missing",
+    "extra_forbidden": "unknown key",
+    "int_parsing": "expected an integer",
+    "int_type": "expected an integer",
+    "int_from_float": "expected an integer",
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "string_type": "expected a string",
+    "dict_type": "expected a mapping",
+    "model_type": "expected a mapping",
+    "tuple_type": "expected a list",
+    "list_type": "expected a list",
+}
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    context = error.get("ctx") or {}
+    if kind == "literal_error":
+        key = error["loc"][-1] if error["loc"] else "value"
+        what = f"unknown {str(key).replace('_', ' ')}" if key == "type" else "unknown value"
+        if len(error["loc"]) >= 2 and key == "type":
+            what = f"unknown {str(error['loc'][-2]).replace('_', ' ')} type"
+        return f"{what} {error['input']!r} (choose from: {context.get('expected', '')})"
+    if kind == "string_pattern_mismatch":
+        return f"{error['input']!r} is not a valid name (letters, digits, '.', '_', '-')"
+    if kind in ("too_short",) and context.get("min_length"):
+        return f"needs at least {context['min_length']} item(s)"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal"):
+        return str(error["msg"]).replace("Input should be", "must be")
+    if kind == "value_error" and isinstance(context.get("error"), _PathError):
+        return str(context["error"])
+    if kind == "value_error":
+        return str(context.get("error", error["msg"]))
+    return _MESSAGES.get(kind, str(error["msg"]))

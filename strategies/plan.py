@@ -1,0 +1,196 @@
+"""Planning: from a request, an app and its settings to a frozen plan. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from strategies.manifest import App, Server
+from strategies.requests import DeployRequest, RequestError, StrategyName
+from strategies.settings import effective_settings
+from strategies.waits import AppliedWait, EffectiveWait, effective_wait
+
+StepKind = Literal["lb_remove", "wait_removed", "command", "migrations", "lb_add", "wait_added"]
+LB_STEPS = ("lb_remove", "wait_removed", "lb_add", "wait_added")
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: StepKind
+    label: str
+    command: str | None = None
+    timeout: float = 0.0
+    seconds: float = 0.0  # waits: the fixed floor
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    server: Server
+    position: int
+    steps: tuple[Step, ...]
+
+    @property
+    def name(self) -> str:
+        return self.server.name
+
+    @property
+    def runs_migrations(self) -> bool:
+        return any(step.kind == "migrations" for step in self.steps)
+
+    @property
+    def leaves_lb(self) -> bool:
+        return any(step.kind == "lb_remove" for step in self.steps)
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    app_name: str
+    app: App
+    request: DeployRequest
+    strategy: StrategyName
+    reason: str
+    ref: str
+    servers: tuple[ServerPlan, ...]
+    waits: tuple[EffectiveWait, EffectiveWait]  # after removing, after adding
+    max_parallel: int
+    migrations_server: str | None
+    warnings: tuple[str, ...]
+
+    @property
+    def wait_after_removing(self) -> EffectiveWait:
+        return self.waits[0]
+
+    @property
+    def wait_after_adding(self) -> EffectiveWait:
+        return self.waits[1]
+
+    @property
+    def uses_load_balancer(self) -> bool:
+        return any(server.leaves_lb for server in self.servers)
+
+    @property
+    def wait_per_server(self) -> float:
+        if not self.uses_load_balancer:
+            return 0.0
+        return self.wait_after_removing.seconds + self.wait_after_adding.seconds
+
+    @property
+    def extra_wait_seconds(self) -> float:
+        """(wait per server) x (number of servers): the time the fixed waits add."""
+        return self.wait_per_server * len(self.servers)
+
+    @property
+    def workers(self) -> int:
+        if self.strategy == "serial":
+            return 1
+        count = len(self.servers)
+        return min(self.max_parallel, count) if self.max_parallel else count
+
+
+def plan(
+    request: DeployRequest,
+    app: App,
+    settings: Mapping[str, Any],
+    applied_waits: Mapping[str, AppliedWait] | None = None,
+) -> DeployPlan:
+    """Decide strategy, order, migrations and waits for ``request``; pure."""
+    values = effective_settings(settings)
+    strategy, reason = _choose_strategy(request, bool(values["deploy.parallel"]))
+    servers = _select_servers(request, app)
+    applied = applied_waits or {}
+    lb_config = app.load_balancer.configuration
+    waits = (
+        effective_wait(
+            "wait_after_removing_servers",
+            lb_config.wait_after_removing_servers,
+            applied.get("wait_after_removing_servers"),
+        ),
+        effective_wait(
+            "wait_after_adding_servers",
+            lb_config.wait_after_adding_servers,
+            applied.get("wait_after_adding_servers"),
+        ),
+    )
+    warnings: list[str] = []
+    migrations_on = app.migrations_server
+    if migrations_on is not None and migrations_on not in {s.name for s in servers}:
+        warnings.append(
+            f"migrations are skipped: their server {migrations_on} is not among the servers "
+            "selected with --servers"
+        )
+        migrations_on = None
+    if strategy == "parallel" and migrations_on is not None:
+        warnings.append(
+            "this parallel deploy runs database migrations: they can make the other servers' "
+            "deploys fail, so it is advisable to deploy in serial (--serial)"
+        )
+    use_lb = strategy == "serial" and app.load_balancer.type != "none"
+    server_plans = tuple(
+        ServerPlan(server, index, _steps(app, server, use_lb, migrations_on, waits))
+        for index, server in enumerate(servers)
+    )
+    return DeployPlan(
+        app_name=request.app,
+        app=app,
+        request=request,
+        strategy=strategy,
+        reason=reason,
+        ref=request.ref or app.deploy.default_ref,
+        servers=server_plans,
+        waits=waits,
+        max_parallel=int(values["deploy.max_parallel"]),
+        migrations_server=migrations_on,
+        warnings=tuple(warnings),
+    )
+
+
+def _choose_strategy(request: DeployRequest, parallel_setting: bool) -> tuple[StrategyName, str]:
+    setting = f"setting deploy.parallel is {'true' if parallel_setting else 'false'}"
+    if request.strategy is not None:
+        return request.strategy, f"one-off override --{request.strategy} ({setting})"
+    return ("parallel" if parallel_setting else "serial"), setting
+
+
+def _select_servers(request: DeployRequest, app: App) -> tuple[Server, ...]:
+    if request.servers is None:
+        return app.servers
+    known = {server.name for server in app.servers}
+    unknown = [name for name in request.servers if name not in known]
+    if unknown:
+        raise RequestError(
+            f"unknown server {unknown[0]!r} for {request.app} (servers: {', '.join(sorted(known))})"
+        )
+    wanted = set(request.servers)
+    # Manifest order, not the order typed: the migrations server stays where the manifest put it.
+    return tuple(server for server in app.servers if server.name in wanted)
+
+
+def _steps(
+    app: App,
+    server: Server,
+    use_lb: bool,
+    migrations_on: str | None,
+    waits: tuple[EffectiveWait, EffectiveWait],
+) -> tuple[Step, ...]:
+    steps: list[Step] = []
+    if use_lb:
+        steps.append(Step("lb_remove", "remove from load balancer"))
+        steps.append(Step("wait_removed", "wait after removing", seconds=waits[0].seconds))
+    steps.extend(
+        Step("command", command, command=command, timeout=app.deploy.timeout)
+        for command in app.deploy.commands
+    )
+    if app.migrations is not None and server.name == migrations_on:
+        steps.append(
+            Step(
+                "migrations",
+                f"migrations: {app.migrations.command}",
+                command=app.migrations.command,
+                timeout=app.migrations.timeout,
+            )
+        )
+    if use_lb:
+        steps.append(Step("lb_add", "add to load balancer"))
+        steps.append(Step("wait_added", "wait after adding", seconds=waits[1].seconds))
+    return tuple(steps)

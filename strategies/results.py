@@ -1,0 +1,101 @@
+"""Outcomes: one per server, never lost because another server failed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ServerStatus = Literal["ok", "failed", "skipped", "cancelled"]
+# Where the server is relative to the load balancer after the deploy:
+#   "in"        in rotation (never removed, or put back)
+#   "out"       removed by this deploy and left out (announced in the report)
+#   "unknown"   a load balancer call failed: nobody knows
+#   "n/a"       this deploy did not touch the load balancer for that server
+LbPosition = Literal["in", "out", "unknown", "n/a"]
+DeployStatus = Literal["succeeded", "failed", "cancelled", "interrupted"]
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What running one command on one server gave."""
+
+    exit_code: int | None
+    output_tail: str
+    duration: float
+    timed_out: bool = False
+    aborted: bool = False
+    error: str | None = None  # could not run at all (connection refused, host key...)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not (self.timed_out or self.aborted or self.error)
+
+    def describe(self) -> str:
+        if self.error:
+            return self.error
+        if self.timed_out:
+            return f"timed out after {self.duration:.0f}s"
+        if self.aborted:
+            return "aborted"
+        return f"exit {self.exit_code}"
+
+
+@dataclass(frozen=True)
+class ServerOutcome:
+    server: str
+    status: ServerStatus
+    lb: LbPosition = "n/a"
+    detail: str = ""  # one line: what failed, or why it was skipped
+    output_tail: str = ""
+    duration: float = 0.0
+    ran_migrations: bool = False
+
+    def describe(self) -> str:
+        where = {
+            "in": "in the load balancer",
+            "out": "OUT of the load balancer",
+            "unknown": "load balancer state unknown",
+            "n/a": "",
+        }[self.lb]
+        words = {"ok": "ok", "failed": "FAILED", "skipped": "untouched", "cancelled": "cancelled"}
+        parts = [words[self.status]]
+        if self.detail:
+            parts.append(self.detail)
+        if where and (self.status != "skipped"):
+            parts.append(where)
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    deploy_id: int
+    app: str
+    strategy: str
+    outcomes: tuple[ServerOutcome, ...]
+    duration: float
+    cancelled: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def succeeded(self) -> tuple[ServerOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status == "ok")
+
+    @property
+    def failed(self) -> tuple[ServerOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status == "failed")
+
+    @property
+    def out_of_lb(self) -> tuple[ServerOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.lb in ("out", "unknown"))
+
+    @property
+    def status(self) -> DeployStatus:
+        if self.failed:
+            return "failed"
+        if self.cancelled or any(o.status != "ok" for o in self.outcomes):
+            return "cancelled"
+        return "succeeded"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
