@@ -13,7 +13,7 @@ from strategies.events import (
     ServerFinished,
     StepFinished,
 )
-from strategies.plan import DeployPlan, ServerPlan
+from strategies.plan import DeployPlan, ServerPlan, brief
 from strategies.ports import DeployRecord
 from strategies.results import DeployResult, ServerOutcome
 
@@ -24,12 +24,6 @@ def _secs(value: float) -> str:
 
 def strategy_line(plan: DeployPlan) -> str:
     return f"{plan.strategy} — {plan.reason}"
-
-
-def short(command: str | None, limit: int = 60) -> str:
-    """A command as a progress line shows it: one line, at most ``limit`` characters."""
-    text = " ".join((command or "").split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def plan_summary(plan: DeployPlan) -> list[str]:
@@ -88,9 +82,9 @@ def _steps(server_plan: ServerPlan) -> str:
     words = []
     for step in server_plan.steps:
         if step.kind == "command":
-            words.append(f"run `{short(step.command, 40)}`")
+            words.append(f"run `{brief(step.command, 40)}`")
         elif step.kind == "migrations":
-            words.append(f"run migrations `{short(step.command, 40)}`")
+            words.append(f"run migrations `{brief(step.command, 40)}`")
         elif step.kind in ("wait_removed", "wait_added"):
             words.append(f"wait {_secs(step.seconds)}")
         else:
@@ -110,7 +104,7 @@ def step_line(event: StepFinished, plan: DeployPlan | None) -> str | None:
     step, who = event.step, event.server
     took = format_duration(event.duration)
     if not event.ok:
-        what = f"`{short(step.command)}`" if step.command else step.label
+        what = f"`{brief(step.command)}`" if step.command else step.label
         return f"{who}: FAILED {what}: {event.detail}"
     if step.kind == "lb_remove":
         return f"{who}: removed from the load balancer"
@@ -122,7 +116,7 @@ def step_line(event: StepFinished, plan: DeployPlan | None) -> str | None:
         return f"{who}: after adding, {event.detail}"
     if step.kind == "migrations":
         return f"{who}: migrations ran once, ok ({took})"
-    line = f"{who}: ran `{short(step.command)}` ok ({took})"
+    line = f"{who}: ran `{brief(step.command)}` ok ({took})"
     if plan is not None and _last_command(plan, who, event.index):
         line += f"\n{who}: deployed {plan.ref}"
     return line

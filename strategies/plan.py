@@ -15,6 +15,12 @@ StepKind = Literal["lb_remove", "wait_removed", "command", "migrations", "lb_add
 LB_STEPS = ("lb_remove", "wait_removed", "lb_add", "wait_added")
 
 
+def brief(command: str | None, limit: int = 60) -> str:
+    """A command on one line, at most ``limit`` characters, for reports."""
+    text = " ".join((command or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @dataclass(frozen=True)
 class Step:
     kind: StepKind

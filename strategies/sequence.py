@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from strategies.cancel import CancelToken
 from strategies.events import Event, ServerFinished, ServerStarted, StepFinished, StepStarted
-from strategies.plan import DeployPlan, ServerPlan, Step
+from strategies.plan import DeployPlan, ServerPlan, Step, brief
 from strategies.ports import Clock, Executor, LbReport, LoadBalancer, LoadBalancerError
 from strategies.results import CommandResult, LbPosition, ServerOutcome
 
@@ -178,6 +178,7 @@ def _settle(ctx: DeployContext, server_plan: ServerPlan, step: Step, want: LbRep
 
 def _failed(server_plan: ServerPlan, step: Step, done: _Done, state: _ServerState) -> ServerOutcome:
     what = step.label if step.kind in ("command", "migrations") else step.kind.replace("_", " ")
+    what = brief(what)
     return ServerOutcome(
         server_plan.name,
         "failed",

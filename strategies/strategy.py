@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
+from strategies.events import ServerFinished
 from strategies.plan import ServerPlan
 from strategies.results import ServerOutcome
 from strategies.sequence import DeployContext, run_server
@@ -16,8 +17,10 @@ class Strategy(Protocol):
     def execute(self, ctx: DeployContext) -> tuple[ServerOutcome, ...]: ...
 
 
-def _skipped(server_plan: ServerPlan, why: str) -> ServerOutcome:
-    return ServerOutcome(server_plan.name, "skipped", detail=why)
+def _skipped(ctx: DeployContext, server_plan: ServerPlan, why: str) -> ServerOutcome:
+    outcome = ServerOutcome(server_plan.name, "skipped", detail=why)
+    ctx.emit(ServerFinished(ctx.deploy_id, outcome, ctx.clock.now()))
+    return outcome
 
 
 class SerialStrategy:
@@ -33,7 +36,7 @@ class SerialStrategy:
             if not stop_reason and ctx.cancel.requested():
                 stop_reason = "not started: the deploy was cancelled"
             if stop_reason:
-                outcomes.append(_skipped(server_plan, stop_reason))
+                outcomes.append(_skipped(ctx, server_plan, stop_reason))
                 continue
             outcome = run_server(ctx, server_plan)
             outcomes.append(outcome)
@@ -53,7 +56,7 @@ class ParallelStrategy:
     def execute(self, ctx: DeployContext) -> tuple[ServerOutcome, ...]:
         def one(server_plan: ServerPlan) -> ServerOutcome:
             if ctx.cancel.requested():
-                return _skipped(server_plan, "not started: the deploy was cancelled")
+                return _skipped(ctx, server_plan, "not started: the deploy was cancelled")
             return run_server(ctx, server_plan)
 
         with ThreadPoolExecutor(
