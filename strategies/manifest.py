@@ -191,9 +191,16 @@ def parse_manifest(text: str, *, source: str = "manifest") -> Manifest:
 
 
 def _explain(exc: ValidationError) -> list[str]:
+    errors = exc.errors()
+    paths = [tuple(error["loc"]) for error in errors]
     lines = []
-    for error in exc.errors():
-        path: tuple[str | int, ...] = tuple(error["loc"])
+    for error in errors:
+        here = tuple(error["loc"])
+        if error["type"] == "too_short" and any(
+            p[: len(here)] == here and p != here for p in paths
+        ):
+            continue  # a bad item was dropped; its own error says what is wrong
+        path: tuple[str | int, ...] = here
         message = _message(error)
         context = error.get("ctx") or {}
         inner = context.get("error")

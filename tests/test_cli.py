@@ -73,7 +73,7 @@ def test_setting_parallel_changes_the_plan_and_serial_overrides_it_once(shipbot:
 
 
 FAIL_ON_WEB2 = [
-    'test "$SHIPBOT_SERVER" != web2 || { echo "migrating schema v7"; echo "boom: disk full" >&2; exit 3; }',
+    'test "$SHIPBOT_SERVER" != web2 || { echo "migrating v7"; echo "boom: disk full" >&2; exit 3; }',
     'echo "$SHIPBOT_REF" > RELEASE',
 ]
 

@@ -1,0 +1,397 @@
+"""SqliteStore: what shipbot keeps survives reopening, and one deploy per app holds the lock."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlite_utils import Database
+
+from adapters.sqlite_store import SqliteStore
+from strategies.ports import DeployLocked, NewDeploy, ServerRecord
+from strategies.results import ServerOutcome
+from strategies.waits import AppliedWait, EffectiveWait
+
+T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
+SPAWN = multiprocessing.get_context("spawn")
+REMOVING, ADDING = "wait_after_removing_servers", "wait_after_adding_servers"
+
+
+def new_deploy(
+    app: str = "shop",
+    servers: tuple[str, ...] = ("web1", "web2", "web3"),
+    by: str = "alice",
+    at: datetime = T0,
+) -> NewDeploy:
+    return NewDeploy(app, "serial", "release", "main", by, servers, at)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "shipbot.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(db_path)
+    yield store
+    store.close()
+
+
+def migrations_in(path: Path) -> list[tuple[str, str]]:
+    with Database(path) as db:
+        return [(row["name"], row["applied_at"]) for row in db["_migrations"].rows]
+
+
+# Child processes (module level, so the spawn context can import them)
+
+
+def open_store_together(path: str, start: Any, results: Any, name: str) -> None:
+    start.wait(timeout=60)
+    try:
+        SqliteStore(path).close()
+        results.put((name, "opened"))
+    except Exception as error:
+        results.put((name, repr(error)))
+
+
+def race_for_the_lock(path: str, start: Any, results: Any, name: str) -> None:
+    store = SqliteStore(path)
+    start.wait(timeout=60)
+    try:
+        deploy_id = store.begin_deploy(new_deploy(by=name), holder=name)
+        results.put((name, "won", deploy_id))
+    except DeployLocked as locked:
+        results.put((name, "locked", (locked.holder, locked.deploy_id)))
+    except Exception as error:
+        results.put((name, "error", repr(error)))
+    # The winner's deploy must still be running while the others try.
+    start.wait(timeout=60)
+    store.close()
+
+
+def crash_mid_deploy(path: str, results: Any) -> None:
+    store = SqliteStore(path)
+    deploy_id = store.begin_deploy(new_deploy(by="bob"), holder="bob")
+    journal = [("web1", "lb_remove"), ("web1", "deploy"), ("web1", "lb_add"), ("web2", "lb_remove")]
+    for index, (server, kind) in enumerate(journal):
+        store.record_step_start(deploy_id, server, index, kind, kind, T0)
+        store.record_step_end(deploy_id, server, index, True, "", T0)
+    store.record_server(deploy_id, ServerOutcome("web1", "ok", lb="in"), T0)
+    store.record_server_start(deploy_id, "web2", T0)
+    store.record_step_start(deploy_id, "web2", 4, "deploy", "run deploy script", T0)
+    results.put(deploy_id)  # and exit without finish_deploy, as a killed bot would
+
+
+def run_together(target: Callable[..., None], path: Path, count: int) -> list[tuple[Any, ...]]:
+    start, results = SPAWN.Barrier(count), SPAWN.Queue()
+    children = [
+        SPAWN.Process(target=target, args=(str(path), start, results, f"user{n}"))
+        for n in range(count)
+    ]
+    for child in children:
+        child.start()
+    reports = [results.get(timeout=90) for _ in children]
+    for child in children:
+        child.join(timeout=60)
+        assert child.exitcode == 0
+    return reports
+
+
+def start_crashing_deploy(path: Path) -> tuple[Any, int]:
+    results = SPAWN.Queue()
+    child = SPAWN.Process(target=crash_mid_deploy, args=(str(path), results))
+    child.start()
+    return child, results.get(timeout=90)
+
+
+# Migrations
+
+
+def test_reopening_the_store_applies_no_migration_twice_and_keeps_data(db_path: Path) -> None:
+    first = SqliteStore(db_path)
+    first.set_setting("shop", "deploy.parallel", True, by="alice")
+    first.close()
+    applied = migrations_in(db_path)
+
+    second = SqliteStore(db_path)
+
+    assert second.get_settings("shop") == {"deploy.parallel": True}
+    assert migrations_in(db_path) == applied
+    assert len({name for name, _ in applied}) == len(applied) > 0
+    second.close()
+
+
+def test_processes_creating_the_same_new_file_together_all_succeed(db_path: Path) -> None:
+    reports = run_together(open_store_together, db_path, 6)
+
+    assert sorted(reports) == [(f"user{n}", "opened") for n in range(6)]
+    names = [name for name, _ in migrations_in(db_path)]
+    assert len(names) == len(set(names)) > 0
+
+
+# Settings
+
+
+def test_settings_keep_their_json_types(store: SqliteStore) -> None:
+    store.set_setting("shop", "deploy.parallel", True, by="alice")
+    store.set_setting("shop", "deploy.max_parallel", 3, by="alice")
+    store.set_setting("shop", "deploy.timeout", 90.5, by="alice")
+    store.set_setting("shop", "deploy.branch", "main", by="alice")
+    store.set_setting("shop", "notify", ["#ops", "#shop"], by="alice")
+
+    settings = store.get_settings("shop")
+
+    assert settings == {
+        "deploy.parallel": True,
+        "deploy.max_parallel": 3,
+        "deploy.timeout": 90.5,
+        "deploy.branch": "main",
+        "notify": ["#ops", "#shop"],
+    }
+    assert type(settings["deploy.parallel"]) is bool
+    assert type(settings["deploy.max_parallel"]) is int
+
+
+def test_setting_again_overwrites_and_apps_are_separate(store: SqliteStore) -> None:
+    store.set_setting("shop", "deploy.parallel", True, by="alice")
+    store.set_setting("shop", "deploy.parallel", False, by="bob")
+    store.set_setting("blog", "deploy.parallel", True, by="carol")
+
+    assert store.get_settings("shop") == {"deploy.parallel": False}
+    assert store.get_settings("blog") == {"deploy.parallel": True}
+    assert store.get_settings("wiki") == {}
+
+
+def test_unset_says_whether_there_was_a_value(store: SqliteStore) -> None:
+    store.set_setting("shop", "deploy.parallel", True, by="alice")
+
+    assert store.unset_setting("shop", "deploy.parallel") is True
+    assert store.unset_setting("shop", "deploy.parallel") is False
+    assert store.get_settings("shop") == {}
+
+
+# Applied waits
+
+
+def finished_deploy(store: SqliteStore, at: datetime) -> int:
+    deploy_id = store.begin_deploy(new_deploy(at=at), holder="alice")
+    store.finish_deploy(deploy_id, "succeeded", "", at)
+    return deploy_id
+
+
+def test_waits_are_stored_kept_and_cleared_by_later_deploys(store: SqliteStore) -> None:
+    first = finished_deploy(store, T0)
+    store.apply_waits(
+        "shop",
+        first,
+        [EffectiveWait(REMOVING, 30, "manifest"), EffectiveWait(ADDING, 10, "manifest")],
+        T0,
+    )
+    assert store.applied_waits("shop") == {
+        REMOVING: AppliedWait(REMOVING, 30.0, first, T0),
+        ADDING: AppliedWait(ADDING, 10.0, first, T0),
+    }
+
+    later = T0 + timedelta(days=1)
+    second = finished_deploy(store, later)
+    kept = store.applied_waits("shop")[REMOVING]
+    store.apply_waits(
+        "shop",
+        second,
+        [EffectiveWait(REMOVING, 30, "applied", kept), EffectiveWait(ADDING, 0, "manifest")],
+        later,
+    )
+
+    assert store.applied_waits("shop") == {REMOVING: AppliedWait(REMOVING, 30.0, first, T0)}
+    assert store.applied_waits("blog") == {}
+
+
+# Deploys and the lock
+
+
+def test_begin_deploy_records_a_running_deploy_holding_the_lock(store: SqliteStore) -> None:
+    deploy_id = store.begin_deploy(new_deploy(), holder="alice")
+
+    running = store.running_deploy("shop")
+
+    assert running is not None
+    assert (running.id, running.status, running.requested_by) == (deploy_id, "running", "alice")
+    assert running.started_at == T0
+    assert [(s.server, s.position, s.status, s.lb) for s in running.servers] == [
+        ("web1", 0, "pending", "n/a"),
+        ("web2", 1, "pending", "n/a"),
+        ("web3", 2, "pending", "n/a"),
+    ]
+    assert store.history("shop") == [running]
+
+
+def test_a_second_deploy_of_the_app_is_refused_naming_holder_and_since(
+    store: SqliteStore,
+) -> None:
+    first = store.begin_deploy(new_deploy(), holder="alice")
+
+    with pytest.raises(DeployLocked) as refused:
+        store.begin_deploy(new_deploy(by="bob", at=T0 + timedelta(minutes=5)), holder="bob")
+
+    assert (refused.value.holder, refused.value.since, refused.value.deploy_id) == (
+        "alice",
+        T0,
+        first,
+    )
+    assert [d.id for d in store.history("shop")] == [first]
+    assert store.begin_deploy(new_deploy(app="blog"), holder="bob") != first
+
+
+def test_finishing_releases_the_lock_and_records_the_end(store: SqliteStore) -> None:
+    first = store.begin_deploy(new_deploy(), holder="alice")
+    end = T0 + timedelta(minutes=3)
+
+    store.finish_deploy(first, "failed", "web2 failed", end)
+
+    assert store.running_deploy("shop") is None
+    done = store.get_deploy(first)
+    assert done is not None
+    assert (done.status, done.summary, done.finished_at) == ("failed", "web2 failed", end)
+    second = store.begin_deploy(new_deploy(by="bob"), holder="bob")
+    assert second > first
+
+
+def test_only_one_of_six_racing_processes_takes_the_lock(db_path: Path) -> None:
+    SqliteStore(db_path).close()
+
+    reports = run_together(race_for_the_lock, db_path, 6)
+
+    winners = [report for report in reports if report[1] == "won"]
+    losers = [report for report in reports if report[1] == "locked"]
+    assert len(winners) == 1, reports
+    assert len(losers) == 5, reports
+    winner, _, deploy_id = winners[0]
+    assert {outcome for _, _, outcome in losers} == {(winner, deploy_id)}
+    store = SqliteStore(db_path)
+    assert [d.id for d in store.history("shop")] == [deploy_id]
+    store.close()
+
+
+def assert_interrupted_naming_web2(store: SqliteStore, deploy_id: int, pid: int) -> None:
+    old = store.get_deploy(deploy_id)
+    assert old is not None
+    assert old.status == "interrupted"
+    assert f"process {pid}" in old.summary
+    assert old.summary.endswith("possibly out of the load balancer: web2")
+    assert [(s.server, s.status, s.lb) for s in old.servers] == [
+        ("web1", "ok", "in"),
+        ("web2", "interrupted", "out"),
+        ("web3", "interrupted", "n/a"),
+    ]
+
+
+def test_a_lock_left_by_a_dead_process_is_broken_by_the_next_deploy(db_path: Path) -> None:
+    child, crashed = start_crashing_deploy(db_path)
+    child.join(timeout=60)
+    store = SqliteStore(db_path)
+
+    new = store.begin_deploy(new_deploy(by="carol", at=T0 + timedelta(hours=1)), holder="carol")
+
+    assert_interrupted_naming_web2(store, crashed, child.pid)
+    running = store.running_deploy("shop")
+    assert running is not None and running.id == new
+    store.close()
+
+
+def test_a_zombie_holder_counts_as_dead(db_path: Path) -> None:
+    child, crashed = start_crashing_deploy(db_path)
+    # Wait for the exit without reaping it: the pid stays, as a zombie.
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+    os.kill(child.pid, 0)
+    store = SqliteStore(db_path)
+
+    try:
+        store.begin_deploy(new_deploy(by="carol"), holder="carol")
+        assert_interrupted_naming_web2(store, crashed, child.pid)
+    finally:
+        child.join(timeout=60)
+        store.close()
+
+
+def test_cancel_is_requested_only_of_a_running_deploy(store: SqliteStore) -> None:
+    assert store.request_cancel("shop", by="bob") is None
+    deploy_id = store.begin_deploy(new_deploy(), holder="alice")
+    assert store.cancel_requested(deploy_id) is False
+
+    assert store.request_cancel("shop", by="bob") == deploy_id
+
+    assert store.cancel_requested(deploy_id) is True
+    store.finish_deploy(deploy_id, "cancelled", "cancelled by bob", T0)
+    assert store.request_cancel("shop", by="bob") is None
+
+
+# History and journal
+
+
+def test_history_is_newest_first_with_each_servers_outcome(store: SqliteStore) -> None:
+    ids = []
+    for n in range(3):
+        at = T0 + timedelta(hours=n)
+        deploy_id = store.begin_deploy(new_deploy(servers=("web2", "web1"), at=at), holder="a")
+        store.record_server_start(deploy_id, "web2", at)
+        store.record_server(deploy_id, ServerOutcome("web2", "ok", lb="in"), at)
+        failed = ServerOutcome("web1", "failed", "out", "exit 3", "boom")
+        store.record_server(deploy_id, failed, at + timedelta(minutes=1))
+        store.finish_deploy(deploy_id, "failed", f"deploy {n}", at)
+        ids.append(deploy_id)
+
+    history = store.history("shop", limit=2)
+
+    assert [d.id for d in history] == [ids[2], ids[1]]
+    last = T0 + timedelta(hours=2)
+    assert history[0].servers == (
+        ServerRecord("web2", 0, "ok", "in", "", "", last, last),
+        ServerRecord(
+            "web1", 1, "failed", "out", "exit 3", "boom", None, last + timedelta(minutes=1)
+        ),
+    )
+
+
+def test_steps_journal_keeps_order_and_results(store: SqliteStore) -> None:
+    deploy_id = store.begin_deploy(new_deploy(), holder="alice")
+    store.record_step_start(deploy_id, "web1", 0, "lb_remove", "remove from LB", T0)
+    store.record_step_end(deploy_id, "web1", 0, True, "", T0 + timedelta(seconds=1))
+    store.record_step_start(deploy_id, "web1", 1, "command", "./deploy.sh", T0)
+    store.record_step_end(deploy_id, "web1", 1, False, "exit 2", T0 + timedelta(seconds=9))
+    store.record_step_start(deploy_id, "web2", 0, "lb_remove", "remove from LB", T0)
+
+    steps = store.steps(deploy_id)
+
+    assert [(s.server, s.index, s.kind, s.status, s.detail) for s in steps] == [
+        ("web1", 0, "lb_remove", "ok", ""),
+        ("web1", 1, "command", "failed", "exit 2"),
+        ("web2", 0, "lb_remove", "running", ""),
+    ]
+    assert steps[1].finished_at == T0 + timedelta(seconds=9)
+    assert steps[2].finished_at is None
+
+
+def test_threads_of_a_parallel_deploy_share_one_store(store: SqliteStore) -> None:
+    deploy_id = store.begin_deploy(
+        new_deploy(servers=tuple(f"web{n}" for n in range(8))), holder="a"
+    )
+
+    def journal(server: str) -> None:
+        for index in range(25):
+            store.record_step_start(deploy_id, server, index, "command", "step", T0)
+            store.record_step_end(deploy_id, server, index, True, "", T0)
+            store.cancel_requested(deploy_id)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(journal, [f"web{n}" for n in range(8)]))
+
+    steps = store.steps(deploy_id)
+    assert len(steps) == 8 * 25
+    assert {s.status for s in steps} == {"ok"}
