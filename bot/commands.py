@@ -32,6 +32,15 @@ USAGE: dict[str, str] = {
 
 _COMMANDS = "commands: /deploy, /settings, /help"
 _DEPLOY_WORDS = ("status", "history", "cancel", "help")
+# Each option mapped to whether it takes a value.
+_DEPLOY_OPTIONS = {
+    "--serial": False,
+    "--parallel": False,
+    "--ref": True,
+    "--servers": True,
+    "--dry-run": False,
+}
+_SETTINGS_OPTIONS = {"-s": True, "--app": True}
 # Each action with the positional words it takes after any -s APP.
 _SETTINGS_ACTIONS: dict[str, tuple[SettingsAction, tuple[str, ...]]] = {
     "set": ("set", ("KEY", "VALUE")),
@@ -160,16 +169,13 @@ def _parse_deploy(args: list[str]) -> Command:
 
 
 def _parse_deploy_app(args: list[str]) -> DeployCommand:
-    spec = {"--serial": False, "--parallel": False, "--ref": True, "--servers": True}
-    options, positionals = _split_options(args, {**spec, "--dry-run": False}, "deploy")
+    options, positionals = _split_options(args, _DEPLOY_OPTIONS, "deploy")
     (app,) = _exactly(positionals, ("APP",), "deploy")
     if "--serial" in options and "--parallel" in options:
         raise _error("--serial and --parallel cannot be used together", "deploy")
-    strategy: StrategyName | None = None
-    if "--serial" in options:
-        strategy = "serial"
-    elif "--parallel" in options:
-        strategy = "parallel"
+    strategy: StrategyName | None = (
+        "serial" if "--serial" in options else "parallel" if "--parallel" in options else None
+    )
     ref = options.get("--ref")
     servers = options.get("--servers")
     return DeployCommand(
@@ -192,7 +198,7 @@ def _parse_settings(args: list[str]) -> Command:
         raise _error(f"expected set, get, list or unset, got {word!r}", *_family("settings"))
     action, names = _SETTINGS_ACTIONS[word]
     usage_key = f"settings {action}"
-    options, positionals = _split_options(rest, {"-s": True, "--app": True}, usage_key)
+    options, positionals = _split_options(rest, _SETTINGS_OPTIONS, usage_key)
     if "-s" in options and "--app" in options:
         raise _error("-s and --app both name the app; give one", usage_key)
     words = _exactly(positionals, names, usage_key)
@@ -211,10 +217,7 @@ def _parse_settings(args: list[str]) -> Command:
 def _split_options(
     args: list[str], spec: dict[str, bool], usage_key: str
 ) -> tuple[dict[str, str | None], list[str]]:
-    """Separate ``--opt``, ``--opt VALUE`` and ``--opt=VALUE`` from positional words.
-
-    ``spec`` maps each option to whether it takes a value; flags map to None.
-    """
+    # Options may come anywhere, as --opt, --opt VALUE or --opt=VALUE; flags map to None.
     options: dict[str, str | None] = {}
     positionals: list[str] = []
     pending = deque(args)
@@ -261,7 +264,7 @@ def _exactly(words: list[str], names: tuple[str, ...], usage_key: str) -> list[s
 
 
 def _app_argument(args: list[str], usage_key: str) -> str | None:
-    """The single optional APP of status, history and cancel, which take no options."""
+    # status, history and cancel take one APP at most, and no options at all.
     _, words = _split_options(args, {}, usage_key)
     if len(words) > 1:
         raise _error(f"extra argument {' '.join(words[1:])!r}", usage_key)

@@ -15,7 +15,7 @@ from strategies.events import (
 )
 from strategies.plan import DeployPlan, ServerPlan, brief
 from strategies.ports import DeployRecord
-from strategies.results import DeployResult, ServerOutcome
+from strategies.results import DeployResult, ServerOutcome, describe_server
 
 
 def _secs(value: float) -> str:
@@ -195,24 +195,9 @@ def history_lines(records: Iterable[DeployRecord]) -> list[str]:
         )
         for server in record.servers:
             lines.append(
-                f"    {server.server}: {_server_record(server.status, server.lb, server.detail)}"
+                f"    {server.server}: {describe_server(server.status, server.lb, server.detail)}"
             )
     return lines or ["no deploys yet"]
-
-
-def _server_record(status: str, lb: str, detail: str) -> str:
-    words = {"skipped": "untouched", "failed": "FAILED", "pending": "not started"}
-    parts = [words.get(status, status)]
-    if detail:
-        parts.append(detail)
-    where = {
-        "out": "OUT of the load balancer",
-        "in": "in the load balancer",
-        "unknown": "load balancer state unknown",
-    }
-    if lb in where and status != "skipped":
-        parts.append(where[lb])
-    return ", ".join(parts)
 
 
 def status_line(app: str, running: DeployRecord | None, last: list[DeployRecord]) -> str:

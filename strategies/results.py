@@ -51,19 +51,25 @@ class ServerOutcome:
     ran_migrations: bool = False
 
     def describe(self) -> str:
-        where = {
-            "in": "in the load balancer",
-            "out": "OUT of the load balancer",
-            "unknown": "load balancer state unknown",
-            "n/a": "",
-        }[self.lb]
-        words = {"ok": "ok", "failed": "FAILED", "skipped": "untouched", "cancelled": "cancelled"}
-        parts = [words[self.status]]
-        if self.detail:
-            parts.append(self.detail)
-        if where and (self.status != "skipped"):
-            parts.append(where)
-        return ", ".join(parts)
+        return describe_server(self.status, self.lb, self.detail)
+
+
+_STATUS_WORDS = {"skipped": "untouched", "failed": "FAILED", "pending": "not started"}
+_LB_WORDS = {
+    "in": "in the load balancer",
+    "out": "OUT of the load balancer",
+    "unknown": "load balancer state unknown",
+}
+
+
+def describe_server(status: str, lb: str, detail: str) -> str:
+    """``FAILED (`./deploy`: exit 3), OUT of the load balancer``; shared by reports and history."""
+    text = _STATUS_WORDS.get(status, status)
+    if detail:
+        text += f" ({detail})"
+    if lb in _LB_WORDS and status != "skipped":
+        text += f", {_LB_WORDS[lb]}"
+    return text
 
 
 @dataclass(frozen=True)

@@ -177,8 +177,12 @@ def _settle(ctx: DeployContext, server_plan: ServerPlan, step: Step, want: LbRep
 
 
 def _failed(server_plan: ServerPlan, step: Step, done: _Done, state: _ServerState) -> ServerOutcome:
-    what = step.label if step.kind in ("command", "migrations") else step.kind.replace("_", " ")
-    what = brief(what)
+    if step.kind == "command":
+        what = f"`{brief(step.command)}`"
+    elif step.kind == "migrations":
+        what = f"migrations `{brief(step.command)}`"
+    else:
+        what = step.kind.replace("_", " ")
     return ServerOutcome(
         server_plan.name,
         "failed",
@@ -204,16 +208,10 @@ def _cancelled(
                 state.update(step, done)
                 if not done.ok:
                     break
-        detail = (
-            "cancelled; put back into the load balancer"
-            if state.serving()
-            else "cancelled; putting it back into the load balancer failed"
-        )
+        stage = "before deploying" if state.commands_run == 0 else "after deploying"
+        detail = f"stopped {stage}" + ("" if state.serving() else "; putting it back failed")
     elif state.position == "out":
-        detail = (
-            f"cancelled after {state.commands_run} of {total_commands} commands; "
-            "left out of the load balancer"
-        )
+        detail = f"stopped after {state.commands_run} of {total_commands} commands"
     else:
-        detail = f"cancelled before {'any step' if index == 0 else steps[index].label}"
+        detail = f"stopped before {'any step' if index == 0 else brief(steps[index].label)}"
     return ServerOutcome(name, "cancelled", lb=state.position, detail=detail)

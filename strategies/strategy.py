@@ -34,16 +34,16 @@ class SerialStrategy:
         stop_reason = ""
         for server_plan in ctx.plan.servers:
             if not stop_reason and ctx.cancel.requested():
-                stop_reason = "not started: the deploy was cancelled"
+                stop_reason = "the deploy was cancelled"
             if stop_reason:
                 outcomes.append(_skipped(ctx, server_plan, stop_reason))
                 continue
             outcome = run_server(ctx, server_plan)
             outcomes.append(outcome)
             if outcome.status == "failed":
-                stop_reason = f"not started: {outcome.server} failed"
+                stop_reason = f"{outcome.server} failed"
             elif outcome.status == "cancelled":
-                stop_reason = "not started: the deploy was cancelled"
+                stop_reason = "the deploy was cancelled"
         return tuple(outcomes)
 
 
@@ -56,7 +56,7 @@ class ParallelStrategy:
     def execute(self, ctx: DeployContext) -> tuple[ServerOutcome, ...]:
         def one(server_plan: ServerPlan) -> ServerOutcome:
             if ctx.cancel.requested():
-                return _skipped(ctx, server_plan, "not started: the deploy was cancelled")
+                return _skipped(ctx, server_plan, "the deploy was cancelled")
             return run_server(ctx, server_plan)
 
         with ThreadPoolExecutor(

@@ -96,9 +96,9 @@ def test_serial_failure_on_second_server_stops_and_history_says_where_each_serve
     assert history.returncode == 0
     text = history.stdout
     assert "#1" in text and ": failed" in text
-    assert re.search(r"web1: ok, in the load balancer", text)
-    assert re.search(r"web2: FAILED, .*exit 3.*OUT of the load balancer", text)
-    assert re.search(r"web3: untouched", text)
+    assert "web1: ok, in the load balancer" in text
+    assert re.search(r"web2: FAILED \(`test .*`: exit 3\), OUT of the load balancer", text)
+    assert "web3: untouched (web2 failed)" in text
 
 
 def test_sticky_waits_survive_removal_from_the_manifest_until_set_to_zero(
@@ -224,3 +224,33 @@ def test_shell_refuses_an_injection_attempt_and_runs_nothing(
     assert "shop: idle; never deployed" in done.stdout
     assert not (workdir / "pwned").exists()
     assert not (workdir / "fleet").exists()
+
+
+def test_status_and_cancel_from_another_terminal_reach_a_running_deploy(
+    workdir: Path, write_manifest: WriteManifest, shipbot: Run
+) -> None:
+    write_manifest(commands=["sleep 1"], migrations=False)
+    deploy = subprocess.Popen(
+        [sys.executable, "-m", "bot", "deploy", "shop"],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for _ in range(100):
+        status = shipbot("status", "shop").stdout
+        if "running since" in status:
+            break
+    assert re.search(r"shop: deploy #1 @ main \(serial\) running since .* by \S+, 0/3", status)
+
+    cancel = shipbot("cancel", "shop")
+    out, _ = deploy.communicate(timeout=60)
+
+    assert cancel.returncode == 0 and "cancel requested for deploy #1" in cancel.stdout
+    assert deploy.returncode == 1
+    assert "Deploy #1 of shop cancelled" in out
+    history = shipbot("history", "shop").stdout
+    assert ": cancelled" in history
+    assert "OUT of the load balancer" not in history  # nobody is left out
+    assert "untouched (the deploy was cancelled)" in history
+    assert shipbot("cancel", "shop").stdout.strip() == "no deploy of shop is running"

@@ -150,7 +150,7 @@ def test_serial_failure_leaves_the_failed_server_out_and_the_rest_untouched(
         ("web3", "skipped", "n/a"),
     ]
     assert result.outcomes[1].output_tail == "broken"
-    assert result.outcomes[2].detail == "not started: web2 failed"
+    assert result.outcomes[2].detail == "web2 failed"
     lb = built.load_balancer("shop")
     assert isinstance(lb, MemoryLoadBalancer) and lb.members() == {"web1", "web3"}
     record = built.store.get_deploy(result.deploy_id)
@@ -195,7 +195,10 @@ def test_cancel_stops_at_the_next_step_and_puts_a_healthy_server_back(services: 
         ("web2", "cancelled", "in"),
         ("web3", "skipped", "n/a"),
     ]
-    assert result.outcomes[1].detail == "cancelled; put back into the load balancer"
+    assert (
+        result.outcomes[1].describe()
+        == "cancelled (stopped before deploying), in the load balancer"
+    )
     lb = built.load_balancer("shop")
     assert isinstance(lb, MemoryLoadBalancer) and lb.members() == {"web1", "web2", "web3"}
 
