@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from adapters.local import LocalExecutor
 from adapters.memory_lb import MemoryLoadBalancer
 from strategies.manifest import App, Server
 from strategies.ports import Executor, LbReport, LoadBalancer
+
+T = TypeVar("T")
 
 
 class AdapterError(ValueError):
@@ -46,21 +49,23 @@ LOAD_BALANCERS: dict[str, Callable[[str, App], LoadBalancer]] = {
 }
 
 
+def _lookup(
+    registry: dict[str, Callable[[str, App], T]], kind: str, path: str
+) -> Callable[[str, App], T]:
+    try:
+        return registry[kind]
+    except KeyError:
+        raise AdapterError(
+            f"{path}: {kind!r} is not available in this build "
+            f"(available: {', '.join(sorted(registry))})"
+        ) from None
+
+
 def build_executor(app_name: str, app: App) -> Executor:
     kind = app.connection.type
-    if kind not in EXECUTORS:
-        raise AdapterError(
-            f"apps.{app_name}.connection.type: {kind!r} is not available in this build "
-            f"(available: {', '.join(sorted(EXECUTORS))})"
-        )
-    return EXECUTORS[kind](app_name, app)
+    return _lookup(EXECUTORS, kind, f"apps.{app_name}.connection.type")(app_name, app)
 
 
 def build_load_balancer(app_name: str, app: App) -> LoadBalancer:
     kind = app.load_balancer.type
-    if kind not in LOAD_BALANCERS:
-        raise AdapterError(
-            f"apps.{app_name}.load_balancer.type: {kind!r} is not available in this build "
-            f"(available: {', '.join(sorted(LOAD_BALANCERS))})"
-        )
-    return LOAD_BALANCERS[kind](app_name, app)
+    return _lookup(LOAD_BALANCERS, kind, f"apps.{app_name}.load_balancer.type")(app_name, app)
