@@ -248,9 +248,16 @@ class SqliteStore:
     # Reading history
 
     def running_deploy(self, app: str) -> DeployRecord | None:
-        with self._transaction(write=False):
-            lock = self._row("SELECT deploy_id FROM locks WHERE app = ?", [app])
-            return None if lock is None else self._deploy(lock["deploy_id"])
+        """The deploy holding the app's lock; a dead holder's deploy is marked
+        ``interrupted`` here, so status never reports a crashed deploy as running."""
+        with self._transaction():
+            lock = self._row("SELECT * FROM locks WHERE app = ?", [app])
+            if lock is None:
+                return None
+            if _process_gone(lock["pid"], lock["hostname"]):
+                self._interrupt(lock, datetime.now(UTC))
+                return None
+            return self._deploy(lock["deploy_id"])
 
     def get_deploy(self, deploy_id: int) -> DeployRecord | None:
         with self._transaction(write=False):

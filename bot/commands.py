@@ -51,6 +51,7 @@ _SETTINGS_ACTIONS: dict[str, tuple[SettingsAction, tuple[str, ...]]] = {
 # fullmatch, not match: "$" in NAME_PATTERN also matches before a trailing newline.
 _NAME = re.compile(NAME_PATTERN)
 _KEY = re.compile(r"[a-z][a-z0-9_.]*")
+_NUMBER = re.compile(r"-\d+(\.\d+)?")
 
 
 class UsageError(ValueError):
@@ -226,7 +227,9 @@ def _split_options(
         if token == "--":  # the usual end of options, so a VALUE may start with "-"
             positionals.extend(pending)
             break
-        if not token.startswith("-"):
+        if not token.startswith("-") or _NUMBER.fullmatch(token):
+            # A negative number is a VALUE ("deploy.max_parallel -1"), refused later
+            # with the setting's own message rather than as an unknown option.
             positionals.append(token)
             continue
         option, has_value, value = token.partition("=")

@@ -305,6 +305,17 @@ def test_a_lock_left_by_a_dead_process_is_broken_by_the_next_deploy(db_path: Pat
     store.close()
 
 
+def test_status_of_a_dead_holder_shows_the_deploy_interrupted_not_running(db_path: Path) -> None:
+    child, crashed = start_crashing_deploy(db_path)
+    child.join(timeout=60)
+    store = SqliteStore(db_path)
+
+    assert store.running_deploy("shop") is None
+
+    assert_interrupted_naming_web2(store, crashed, child.pid)
+    store.close()
+
+
 def test_a_zombie_holder_counts_as_dead(db_path: Path) -> None:
     child, crashed = start_crashing_deploy(db_path)
     # Wait for the exit without reaping it: the pid stays, as a zombie.
