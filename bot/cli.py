@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -102,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     handler = CommandHandler(services)
     front = CliFrontEnd(console, errors)
-    caller = Caller(user=getpass.getuser())
+    caller = Caller(user=_local_user())
     if name == "shell":
         return _shell(handler, args)
     try:
@@ -134,7 +135,14 @@ def _plan(handler: CommandHandler, command: Command, caller: Caller, front: CliF
 
 def _shell(handler: CommandHandler, args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="shipbot shell", allow_abbrev=False)
-    parser.add_argument("--user", default=getpass.getuser())
+    parser.add_argument("--user", default=_local_user())
     parser.add_argument("--channel")
     options = parser.parse_args(args)
     return run_shell(handler, Caller(user=options.user, channel=options.channel))
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return f"uid{os.getuid()}"

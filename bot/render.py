@@ -15,7 +15,7 @@ from strategies.events import (
 )
 from strategies.plan import DeployPlan, ServerPlan, brief
 from strategies.ports import DeployRecord
-from strategies.results import DeployResult, ServerOutcome, describe_server
+from strategies.results import DeployResult, ServerOutcome, count_line, describe_server
 
 
 def _secs(value: float) -> str:
@@ -138,16 +138,8 @@ def outcome_line(outcome: ServerOutcome) -> str:
 def result_headline(result: DeployResult) -> str:
     return (
         f"Deploy #{result.deploy_id} of {result.app} {result.status} "
-        f"in {format_duration(result.duration)}: {summary_counts(result.outcomes)}"
+        f"in {format_duration(result.duration)}: {count_line(result.outcomes)}"
     )
-
-
-def summary_counts(outcomes: Iterable[ServerOutcome]) -> str:
-    counts: dict[str, int] = {}
-    for outcome in outcomes:
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
-    words = {"ok": "ok", "failed": "failed", "cancelled": "cancelled", "skipped": "untouched"}
-    return ", ".join(f"{counts[k]} {w}" for k, w in words.items() if counts.get(k))
 
 
 def result_lines(result: DeployResult) -> list[str]:

@@ -11,7 +11,7 @@ from strategies.events import DeployFinished, DeployStarted, EventBus, Listener
 from strategies.history import HistoryRecorder
 from strategies.plan import DeployPlan
 from strategies.ports import Clock, Executor, LoadBalancer, NewDeploy, Store
-from strategies.results import DeployResult, ServerOutcome
+from strategies.results import DeployResult, ServerOutcome, count_line
 from strategies.sequence import DeployContext
 from strategies.strategy import strategy_for
 
@@ -72,7 +72,6 @@ class Deployer:
                 plan.strategy,
                 outcomes,
                 self.clock.monotonic() - began,
-                cancelled=cancel.requested(),
             )
             status, summary = result.status, summarize(outcomes)
             bus(DeployFinished(deploy_id, result, self.clock.now()))
@@ -83,17 +82,13 @@ class Deployer:
 
 
 def summarize(outcomes: Iterable[ServerOutcome]) -> str:
-    """``2 ok, 1 failed (web2: out of the load balancer), 1 untouched``."""
+    """``1 ok, 1 failed, 1 untouched; out of the load balancer: web2``."""
     outcomes = list(outcomes)
-    counts: dict[str, int] = {}
-    for outcome in outcomes:
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
-    words = {"ok": "ok", "failed": "failed", "cancelled": "cancelled", "skipped": "untouched"}
-    parts = [f"{counts[k]} {w}" for k, w in words.items() if counts.get(k)]
+    parts = [count_line(outcomes)]
     out = [o.server for o in outcomes if o.lb == "out"]
     unknown = [o.server for o in outcomes if o.lb == "unknown"]
     if out:
         parts.append(f"out of the load balancer: {', '.join(out)}")
     if unknown:
         parts.append(f"load balancer state unknown: {', '.join(unknown)}")
-    return "; ".join(parts) if parts else "no servers"
+    return "; ".join(part for part in parts if part) or "no servers"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Literal
 
 ServerStatus = Literal["ok", "failed", "skipped", "cancelled"]
@@ -72,6 +74,13 @@ def describe_server(status: str, lb: str, detail: str) -> str:
     return text
 
 
+def count_line(outcomes: Iterable[ServerOutcome]) -> str:
+    """``2 ok, 1 failed, 1 untouched``."""
+    counts: Counter[str] = Counter(o.status for o in outcomes)
+    words = {"ok": "ok", "failed": "failed", "cancelled": "cancelled", "skipped": "untouched"}
+    return ", ".join(f"{counts[k]} {w}" for k, w in words.items() if counts[k])
+
+
 @dataclass(frozen=True)
 class DeployResult:
     deploy_id: int
@@ -79,8 +88,6 @@ class DeployResult:
     strategy: str
     outcomes: tuple[ServerOutcome, ...]
     duration: float
-    cancelled: bool = False
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def succeeded(self) -> tuple[ServerOutcome, ...]:
@@ -98,7 +105,8 @@ class DeployResult:
     def status(self) -> DeployStatus:
         if self.failed:
             return "failed"
-        if self.cancelled or any(o.status != "ok" for o in self.outcomes):
+        # A cancel that arrives after the last server finished changed nothing.
+        if any(o.status != "ok" for o in self.outcomes):
             return "cancelled"
         return "succeeded"
 
