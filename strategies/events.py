@@ -80,9 +80,6 @@ class EventBus:
         self._listeners = list(listeners)
         self._lock = threading.Lock()
 
-    def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
-
     def __call__(self, event: Event) -> None:
         with self._lock:
             for listener in self._listeners:

@@ -12,7 +12,6 @@ from strategies.settings import effective_settings
 from strategies.waits import AppliedWait, EffectiveWait, effective_wait
 
 StepKind = Literal["lb_remove", "wait_removed", "command", "migrations", "lb_add", "wait_added"]
-LB_STEPS = ("lb_remove", "wait_removed", "lb_add", "wait_added")
 
 
 def brief(command: str | None, limit: int = 60) -> str:
