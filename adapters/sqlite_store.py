@@ -7,6 +7,7 @@ import os
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -41,7 +42,7 @@ class SqliteStore:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(conn)
         conn.execute("PRAGMA foreign_keys=ON")
         self._db = Database(conn)
         self._lock = threading.RLock()
@@ -313,6 +314,23 @@ class SqliteStore:
     def _row(self, sql: str, params: list[Any]) -> Row | None:
         rows = self._rows(sql, params)
         return rows[0] if rows else None
+
+
+def _enable_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
+    # Switching a new file to WAL needs an exclusive lock and SQLite answers
+    # "database is locked" at once, without the busy handler, when another
+    # process is doing the same: retry for a while instead of failing.
+    deadline = time.monotonic() + patience
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 def _process_gone(pid: int, hostname: str) -> bool:
