@@ -12,10 +12,10 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from rich.console import Console
 
-from bot import render
 from bot.commands import Command, DeployCommand, UsageError, parse_slash
 from bot.console import ConsoleFrontEnd, ConsoleThread, interrupts_cancel, run_shell
 from bot.handler import EXIT_USAGE, Caller, CommandHandler
@@ -25,7 +25,6 @@ from strategies.cancel import CancelToken
 from strategies.events import Listener
 from strategies.manifest import ManifestError
 from strategies.plan import DeployPlan
-from strategies.requests import RequestError
 
 HELP = """\
 usage: shipbot [--manifest FILE] [--db FILE] COMMAND ...
@@ -108,9 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _shell(handler, args)
     try:
         command = _chat_command(name, args)
-        if name == "plan":
-            return _plan(handler, command, caller, front)
-    except (UsageError, RequestError, ManifestError) as exc:
+    except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     token = CancelToken()
@@ -122,15 +119,12 @@ def _chat_command(name: str, args: list[str]) -> Command:
     slash, sub = _CHAT[name]
     words = ([sub] if sub else []) + list(args)
     command = parse_slash(slash, shlex.join(words))
-    if name in ("deploy", "plan") and not isinstance(command, DeployCommand):
+    if name not in ("deploy", "plan"):
+        return command
+    if not isinstance(command, DeployCommand):
         raise UsageError(f"shipbot {name} needs an app name: shipbot {name} APP [options]")
-    return command
-
-
-def _plan(handler: CommandHandler, command: Command, caller: Caller, front: CliFrontEnd) -> int:
-    assert isinstance(command, DeployCommand)
-    front.reply(render.render_plan(handler.plan_for(command, caller)))
-    return 0
+    # A plan is a dry run: the handler renders it and runs nothing.
+    return replace(command, dry_run=True) if name == "plan" else command
 
 
 def _shell(handler: CommandHandler, args: list[str]) -> int:
