@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test lint types pytest bench clean
+.PHONY: run test lint types pytest bench clean sysdeps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,17 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# The tests start real sshd and HAProxy processes; install them when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+sysdeps:
+	@if [ ! -x /usr/sbin/sshd ] || ! command -v haproxy >/dev/null; then \
+		echo "installing openssh-server and haproxy (apt)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+			openssh-server haproxy >/dev/null; \
+	fi
+
+pytest: $(STAMP) sysdeps
 	$(BIN)/python -m pytest
 
 test: lint types pytest

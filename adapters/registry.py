@@ -42,10 +42,38 @@ def _none(app_name: str, app: App) -> LoadBalancer:
     return NoLoadBalancer()
 
 
-EXECUTORS: dict[str, Callable[[str, App], Executor]] = {"local": _local}
+# The adapters below import paramiko or boto3; import them only when a manifest asks.
+def _ssh(app_name: str, app: App) -> Executor:
+    from adapters.ssh import SshExecutor
+
+    return SshExecutor.from_app(app_name, app)
+
+
+def _haproxy(app_name: str, app: App) -> LoadBalancer:
+    from adapters.haproxy import HAProxyLoadBalancer
+
+    return HAProxyLoadBalancer.from_app(app_name, app)
+
+
+def _elbv2(app_name: str, app: App) -> LoadBalancer:
+    from adapters.aws_lb import ElbV2LoadBalancer
+
+    return ElbV2LoadBalancer.from_app(app_name, app)
+
+
+def _elb(app_name: str, app: App) -> LoadBalancer:
+    from adapters.aws_lb import ElbLoadBalancer
+
+    return ElbLoadBalancer.from_app(app_name, app)
+
+
+EXECUTORS: dict[str, Callable[[str, App], Executor]] = {"local": _local, "ssh": _ssh}
 LOAD_BALANCERS: dict[str, Callable[[str, App], LoadBalancer]] = {
     "none": _none,
     "memory": _memory,
+    "haproxy": _haproxy,
+    "aws_elbv2": _elbv2,
+    "aws_elb": _elb,
 }
 
 

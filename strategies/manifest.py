@@ -48,7 +48,10 @@ class Connection(_Model):
     root: str = ".shipbot/fleet"  # local: each server gets ROOT/APP/SERVER as working directory
     user: str | None = None
     key_file: str | None = None
-    known_hosts: str | None = None
+    known_hosts: str | None = None  # ssh: default ~/.ssh/known_hosts; keys are always checked
+    accept_unknown_host_keys: bool = False  # ssh: trust a host not in known_hosts (never default)
+    ssh_config: str | None = None  # ssh: default ~/.ssh/config when it exists
+    use_agent: bool = True  # ssh: also try keys from $SSH_AUTH_SOCK
     connect_timeout: float = Field(default=10.0, gt=0)
 
 
@@ -58,6 +61,7 @@ class Server(_Model):
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
     user: str | None = None
     lb_name: str | None = None  # the server's name in the load balancer, default its name
+    instance_id: str | None = None  # aws: EC2 instance id target; default the host as an IP target
 
     @property
     def address(self) -> str:
@@ -80,17 +84,19 @@ class LoadBalancerWaits(_Model):
     wait_after_removing_servers: Annotated[float, Field(ge=0)] | None = None
     wait_after_adding_servers: Annotated[float, Field(ge=0)] | None = None
     settle_timeout: Annotated[float, Field(gt=0)] = 300.0
+    poll_interval: Annotated[float, Field(gt=0)] | None = None  # how often to ask the LB
 
 
 class LoadBalancer(_Model):
     type: Literal["none", "memory", "haproxy", "aws_elbv2", "aws_elb"] = "none"
     configuration: LoadBalancerWaits = LoadBalancerWaits()
     lag: Annotated[float, Field(ge=0)] = 0.0  # memory: simulated seconds of lag
-    socket: str | None = None  # haproxy runtime API
+    socket: str | None = None  # haproxy runtime API: a unix socket path or HOST:PORT
     backend: str | None = None
     target_group_arn: str | None = None  # aws_elbv2
     name: str | None = None  # aws_elb
-    region: str | None = None
+    region: str | None = None  # aws: default from the AWS environment
+    profile: str | None = None
     endpoint_url: str | None = None
 
 

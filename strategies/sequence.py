@@ -152,6 +152,7 @@ def _settle(ctx: DeployContext, server_plan: ServerPlan, step: Step, want: LbRep
     floor = step.seconds
     timeout = max(floor, ctx.plan.app.load_balancer.configuration.settle_timeout)
     clock, abort = ctx.clock, ctx.cancel.abort_event
+    interval = ctx.plan.app.load_balancer.configuration.poll_interval or ctx.poll_interval
     began = clock.monotonic()
     reported_after: float | None = None
     report = ctx.load_balancer.report(server_plan.server)
@@ -161,7 +162,7 @@ def _settle(ctx: DeployContext, server_plan: ServerPlan, step: Step, want: LbRep
                 False,
                 f"load balancer still reports {report} after {timeout:g}s (want {want})",
             )
-        if not clock.sleep(ctx.poll_interval, abort):
+        if not clock.sleep(interval, abort):
             return _Done(False, "aborted while waiting for the load balancer")
         report = ctx.load_balancer.report(server_plan.server)
     if report is not None:

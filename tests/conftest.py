@@ -16,6 +16,14 @@ from adapters.sqlite_store import SqliteStore
 from bot.wiring import Services
 from strategies.manifest import Manifest, parse_manifest
 
+# Fixtures that start real components (sshd, HAProxy, moto, a Slack Web API fake).
+pytest_plugins = [
+    "tests.infra.sshd",
+    "tests.infra.haproxy",
+    "tests.infra.moto",
+    "tests.infra.slack",
+]
+
 COMMANDS = [
     'printf "%s %s %s\\n" "$SHIPBOT_APP" "$SHIPBOT_SERVER" "$SHIPBOT_REF" > RELEASE',
 ]

@@ -258,18 +258,3 @@ def test_status_and_cancel_from_another_terminal_reach_a_running_deploy(
     assert "OUT of the load balancer" not in history  # nobody is left out
     assert "untouched (the deploy was cancelled)" in history
     assert shipbot("cancel", "shop").stdout.strip() == "no deploy of shop is running"
-
-
-def test_a_connection_type_this_build_lacks_is_refused_before_anything_runs(
-    workdir: Path, write_manifest: WriteManifest, shipbot: Run
-) -> None:
-    write_manifest(connection={"type": "ssh", "user": "deploy"})
-
-    assert shipbot("plan", "shop").returncode == 0  # planning needs no adapter
-    done = shipbot("deploy", "shop")
-
-    assert done.returncode == 2
-    assert done.stderr.strip() == (
-        "error: apps.shop.connection.type: 'ssh' is not available in this build (available: local)"
-    )
-    assert "no deploys yet" in shipbot("history", "shop").stdout

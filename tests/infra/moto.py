@@ -1,0 +1,1 @@
+"""Fixtures: moto (being written)."""
