@@ -32,7 +32,15 @@ class Executor(Protocol):
 
 
 class LoadBalancerError(RuntimeError):
-    """A load balancer call failed; the message is what the load balancer said."""
+    """A load balancer call failed; the message is what the load balancer said.
+
+    ``refused=True`` means the load balancer rejected the call and changed
+    nothing (an unknown target group, say), so the server is where it was.
+    """
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class LoadBalancer(Protocol):

@@ -12,8 +12,9 @@ ServerStatus = Literal["ok", "failed", "skipped", "cancelled"]
 #   "in"        in rotation (never removed, or put back)
 #   "out"       removed by this deploy and left out (announced in the report)
 #   "unknown"   a load balancer call failed: nobody knows
+#   "unchanged" the load balancer refused this deploy's call and changed nothing
 #   "n/a"       this deploy did not touch the load balancer for that server
-LbPosition = Literal["in", "out", "unknown", "n/a"]
+LbPosition = Literal["in", "out", "unknown", "unchanged", "n/a"]
 DeployStatus = Literal["succeeded", "failed", "cancelled", "interrupted"]
 
 
@@ -61,6 +62,7 @@ _LB_WORDS = {
     "in": "in the load balancer",
     "out": "OUT of the load balancer",
     "unknown": "load balancer state unknown",
+    "unchanged": "load balancer unchanged",
 }
 
 

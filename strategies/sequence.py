@@ -31,6 +31,7 @@ class _Done:
     ok: bool
     detail: str = ""
     result: CommandResult | None = None
+    refused: bool = False  # a load balancer call rejected without changing anything
 
 
 def run_server(ctx: DeployContext, server_plan: ServerPlan) -> ServerOutcome:
@@ -78,9 +79,9 @@ class _ServerState:
 
     def update(self, step: Step, done: _Done) -> None:
         if step.kind == "lb_remove":
-            self.position = "out" if done.ok else "unknown"
+            self.position = "out" if done.ok else "unchanged" if done.refused else "unknown"
         elif step.kind == "lb_add":
-            self.position = "in" if done.ok else "unknown"
+            self.position = "in" if done.ok else self.position if done.refused else "unknown"
         elif step.kind in ("command", "migrations"):
             self.commands_run += 1
             self.commands_failed |= not done.ok
@@ -94,7 +95,7 @@ def _run_step(ctx: DeployContext, server_plan: ServerPlan, index: int, step: Ste
     try:
         done = _do(ctx, server_plan, step)
     except LoadBalancerError as exc:
-        done = _Done(False, f"load balancer: {exc}")
+        done = _Done(False, f"load balancer: {exc}", refused=exc.refused)
     except Exception as exc:  # an adapter bug must still produce an outcome
         done = _Done(False, f"internal error: {type(exc).__name__}: {exc}")
     ctx.emit(
