@@ -12,6 +12,7 @@ from bot.wiring import Services
 from strategies.cancel import CancelToken
 from strategies.events import Event, ServerFinished, StepFinished, StepStarted
 from strategies.plan import plan
+from strategies.ports import LoadBalancerError
 from strategies.requests import DeployRequest
 from strategies.results import DeployResult
 from tests.conftest import fleet_file
@@ -292,3 +293,26 @@ def test_lag_longer_than_the_timeout_fails_the_step_and_says_where_the_server_is
     (outcome,) = result.outcomes
     assert (outcome.status, outcome.lb) == ("failed", "out")
     assert "still reports draining after 0.3s" in outcome.detail
+
+
+class RefusingLoadBalancer(MemoryLoadBalancer):
+    """A load balancer that rejects every change, as AWS does for an unknown target group."""
+
+    def remove(self, server: Any) -> None:
+        raise LoadBalancerError("TargetGroupNotFound: no such target group", refused=True)
+
+
+def test_a_refused_load_balancer_call_stops_the_deploy_and_says_nothing_moved(
+    services: Build, workdir: Path
+) -> None:
+    built = services()
+    built._load_balancers["shop"] = RefusingLoadBalancer(["web1", "web2", "web3"])
+
+    result = deploy(built)
+
+    first, *rest = result.outcomes
+    assert (first.status, first.lb) == ("failed", "unchanged")
+    assert "TargetGroupNotFound" in first.detail
+    assert "load balancer unchanged" in first.describe()
+    assert [(o.status, o.lb) for o in rest] == [("skipped", "n/a"), ("skipped", "n/a")]
+    assert not (workdir / "fleet").exists()  # nothing ran anywhere
