@@ -72,6 +72,12 @@ def render_plan(plan: DeployPlan) -> str:
     lines.append(f"load balancer: {lb.type}")
     for wait in plan.waits:
         lines.append(f"  {wait.key}: {_secs(wait.seconds)} — {wait.describe()}")
+    if plan.uses_load_balancer:
+        lines.append(
+            f"  each wait is a floor: it also lasts until the {lb.type} load balancer reports the"
+            f" server drained (after removing) or serving (after adding), at most"
+            f" {_secs(max(lb.configuration.settle_timeout, *(w.seconds for w in plan.waits)))}"
+        )
     lines.append("steps:")
     for server_plan in plan.servers:
         lines.append(f"  {server_plan.position + 1}. {server_plan.name}: {_steps(server_plan)}")

@@ -129,3 +129,16 @@ def test_valid_refs_are_accepted(ref: str) -> None:
 def test_invalid_refs_are_refused(ref: str) -> None:
     with pytest.raises(RequestError, match="not a valid git ref name"):
         request(ref=ref)
+
+
+def test_the_rendered_plan_says_the_fixed_waits_are_floors_under_the_lb_report() -> None:
+    from bot.render import render_plan
+
+    lb = {"type": "memory", "configuration": {"wait_after_removing_servers": 10}}
+    shop = manifest_from(load_balancer=lb).app("shop")
+    text = render_plan(plan(request(), shop, {}))
+    assert "wait_after_removing_servers: 10s — from manifest" in text
+    assert "it also lasts until the memory load balancer reports the server drained" in text
+    assert "at most 300s" in text
+    parallel = render_plan(plan(request(strategy="parallel"), shop, {}))
+    assert "reports the server drained" not in parallel
