@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.render import render_plan
 from strategies.plan import plan
 from strategies.requests import DeployRequest, RequestError
 from strategies.waits import AppliedWait
@@ -132,8 +133,6 @@ def test_invalid_refs_are_refused(ref: str) -> None:
 
 
 def test_the_rendered_plan_says_the_fixed_waits_are_floors_under_the_lb_report() -> None:
-    from bot.render import render_plan
-
     lb = {"type": "memory", "configuration": {"wait_after_removing_servers": 10}}
     shop = manifest_from(load_balancer=lb).app("shop")
     text = render_plan(plan(request(), shop, {}))
