@@ -30,14 +30,17 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-# The tests start real sshd and HAProxy processes; install them when missing.
+# The tests start real sshd and HAProxy processes, make keys with ssh-keygen and
+# put a bastion's target in a network namespace (ip netns); install what is missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SYSDEPS := openssh-server openssh-client haproxy iproute2
 sysdeps:
-	@if [ ! -x /usr/sbin/sshd ] || ! command -v haproxy >/dev/null; then \
-		echo "installing openssh-server and haproxy (apt)"; \
+	@if [ ! -x /usr/sbin/sshd ] || ! command -v haproxy >/dev/null || \
+		! command -v ssh-keygen >/dev/null || ! command -v ip >/dev/null; then \
+		echo "installing $(SYSDEPS) (apt)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-			openssh-server haproxy >/dev/null; \
+			$(SYSDEPS) >/dev/null; \
 	fi
 
 pytest: $(STAMP) sysdeps
