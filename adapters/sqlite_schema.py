@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlite_utils import Database
 
-from strategies.ports import DeployRecord, ServerRecord, StepRecord
+from strategies.ports import (
+    ApprovalRecord,
+    DeployRecord,
+    NewApproval,
+    ServerRecord,
+    StepRecord,
+)
 
 Migration = Callable[[Database], None]
 Row = dict[str, Any]
@@ -107,6 +114,36 @@ def create_locks(db: Database) -> None:
     )
 
 
+def create_approvals(db: Database) -> None:
+    # servers: a JSON list, or NULL for every server; strategy NULL: the setting decides.
+    db.execute(
+        """CREATE TABLE approvals (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            app TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            strategy TEXT,
+            ref TEXT,
+            servers TEXT,
+            channel TEXT NOT NULL,
+            message_ts TEXT,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            decided_by TEXT,
+            decided_at TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX approvals_by_message ON approvals (channel, message_ts)")
+    db.execute("CREATE INDEX approvals_by_status ON approvals (status)")
+    db.execute(
+        """CREATE TABLE seen_events (
+            event_id TEXT PRIMARY KEY,
+            seen_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX seen_events_by_time ON seen_events (seen_at)")
+
+
 # Append only: a released migration is never edited or reordered.
 MIGRATIONS: list[Migration] = [
     create_settings,
@@ -114,6 +151,7 @@ MIGRATIONS: list[Migration] = [
     create_steps,
     create_applied_waits,
     create_locks,
+    create_approvals,
 ]
 
 
@@ -200,4 +238,25 @@ def step_record(row: Row) -> StepRecord:
         started_at=parse_time(row["started_at"]),
         finished_at=parse_optional_time(row["finished_at"]),
         detail=row["detail"],
+    )
+
+
+def approval_record(row: Row) -> ApprovalRecord:
+    servers = row["servers"]
+    return ApprovalRecord(
+        id=row["id"],
+        request=NewApproval(
+            app=row["app"],
+            requested_by=row["requested_by"],
+            strategy=row["strategy"],
+            ref=row["ref"],
+            servers=None if servers is None else tuple(json.loads(servers)),
+            channel=row["channel"],
+            created_at=parse_time(row["created_at"]),
+            expires_at=parse_time(row["expires_at"]),
+        ),
+        message_ts=row["message_ts"],
+        status=row["status"],
+        decided_by=row["decided_by"],
+        decided_at=parse_optional_time(row["decided_at"]),
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from adapters.sqlite_approvals import ApprovalTables
 from adapters.sqlite_schema import (
     Row,
     deploy_record,
@@ -31,7 +32,7 @@ from strategies.results import ServerOutcome
 from strategies.waits import AppliedWait, EffectiveWait
 
 
-class SqliteStore:
+class SqliteStore(ApprovalTables):
     """``strategies.ports.Store`` over one SQLite file, shared by threads and processes.
 
     Every write that reads before it writes runs in ``BEGIN IMMEDIATE``, so two

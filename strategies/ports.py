@@ -111,6 +111,33 @@ class DeployRecord:
     servers: tuple[ServerRecord, ...]
 
 
+ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
+
+
+@dataclass(frozen=True)
+class NewApproval:
+    """A deploy waiting for an approver: what was asked, where, and until when."""
+
+    app: str
+    requested_by: str
+    strategy: str | None  # None: the app's deploy.parallel setting decides when it runs
+    ref: str | None
+    servers: tuple[str, ...] | None
+    channel: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    id: int
+    request: NewApproval
+    message_ts: str | None  # the request message, once posted
+    status: ApprovalStatus
+    decided_by: str | None
+    decided_at: datetime | None
+
+
 @dataclass(frozen=True)
 class NewDeploy:
     app: str
@@ -123,7 +150,8 @@ class NewDeploy:
 
 
 class Store(Protocol):
-    """Everything shipbot keeps: settings, applied waits, history, journal, locks."""
+    """Everything shipbot keeps: settings, applied waits, history, journal, locks,
+    pending approvals and the chat events already handled."""
 
     def get_settings(self, app: str) -> dict[str, Any]: ...
 
@@ -170,3 +198,29 @@ class Store(Protocol):
     def history(self, app: str, limit: int = 10) -> list[DeployRecord]: ...
 
     def steps(self, deploy_id: int) -> list[StepRecord]: ...
+
+    # Approvals and chat events: persisted so a restart loses no request and
+    # handles no event twice.
+
+    def create_approval(self, approval: NewApproval) -> int: ...
+
+    def set_approval_message(self, approval_id: int, ts: str) -> None: ...
+
+    def get_approval(self, approval_id: int) -> ApprovalRecord | None: ...
+
+    def approval_for_message(self, channel: str, ts: str) -> ApprovalRecord | None: ...
+
+    def pending_approvals(self) -> list[ApprovalRecord]: ...
+
+    def decide_approval(
+        self, approval_id: int, status: ApprovalStatus, *, by: str, at: datetime
+    ) -> bool:
+        """Move a pending approval to ``status``; False if it was already decided.
+
+        Atomic across threads and processes: of two racing decisions exactly one wins.
+        """
+        ...
+
+    def mark_event_seen(self, event_id: str, at: datetime) -> bool:
+        """Record a chat event id; False if it was seen before (a retry)."""
+        ...

@@ -1,0 +1,105 @@
+"""Pending approvals and seen chat events, the part of ``SqliteStore`` the Slack app needs.
+
+A mixin so ``sqlite_store.py`` stays about deploys; it shares the store's
+connection and its ``BEGIN IMMEDIATE`` transactions.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Any
+
+from adapters.sqlite_schema import Row, approval_record, time_text
+from strategies.ports import ApprovalRecord, ApprovalStatus, NewApproval
+
+# Slack retries an event for about an hour at most; a day is plenty.
+SEEN_EVENTS_KEPT = timedelta(days=1)
+
+
+class ApprovalTables:
+    """Approvals: one row per request; a decision is a guarded UPDATE, so only one wins."""
+
+    # Provided by SqliteStore.
+    def _transaction(self, *, write: bool = True) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def _execute(self, sql: str, params: list[Any]) -> sqlite3.Cursor:
+        raise NotImplementedError
+
+    def _rows(self, sql: str, params: list[Any]) -> list[Row]:
+        raise NotImplementedError
+
+    def create_approval(self, approval: NewApproval) -> int:
+        cursor = self._execute(
+            """INSERT INTO approvals (app, requested_by, strategy, ref, servers, channel,
+                created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                approval.app,
+                approval.requested_by,
+                approval.strategy,
+                approval.ref,
+                None if approval.servers is None else json.dumps(list(approval.servers)),
+                approval.channel,
+                time_text(approval.created_at),
+                time_text(approval.expires_at),
+            ],
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def set_approval_message(self, approval_id: int, ts: str) -> None:
+        self._execute("UPDATE approvals SET message_ts = ? WHERE id = ?", [ts, approval_id])
+
+    def get_approval(self, approval_id: int) -> ApprovalRecord | None:
+        return _first(self._rows("SELECT * FROM approvals WHERE id = ?", [approval_id]))
+
+    def approval_for_message(self, channel: str, ts: str) -> ApprovalRecord | None:
+        rows = self._rows(
+            "SELECT * FROM approvals WHERE channel = ? AND message_ts = ?", [channel, ts]
+        )
+        return _first(rows)
+
+    def pending_approvals(self) -> list[ApprovalRecord]:
+        rows = self._rows("SELECT * FROM approvals WHERE status = 'pending' ORDER BY id", [])
+        return [approval_record(row) for row in rows]
+
+    def decide_approval(
+        self, approval_id: int, status: ApprovalStatus, *, by: str, at: datetime
+    ) -> bool:
+        """Move a pending approval to ``status``; False if it was already decided.
+
+        The ``status = 'pending'`` guard inside ``BEGIN IMMEDIATE`` makes the
+        first writer win; a racing thread or process then updates no row.
+        """
+        if status == "pending":
+            raise ValueError("a decision cannot be 'pending'")
+        with self._transaction():
+            cursor = self._execute(
+                "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ? "
+                "WHERE id = ? AND status = 'pending'",
+                [status, by, time_text(at), approval_id],
+            )
+            return bool(cursor.rowcount)
+
+    def mark_event_seen(self, event_id: str, at: datetime) -> bool:
+        """Record a chat event id; False if it was seen before (a retry).
+
+        Ids older than a day are pruned in the same transaction.
+        """
+        with self._transaction():
+            self._execute(
+                "DELETE FROM seen_events WHERE seen_at < ?", [time_text(at - SEEN_EVENTS_KEPT)]
+            )
+            cursor = self._execute(
+                "INSERT INTO seen_events (event_id, seen_at) VALUES (?, ?) "
+                "ON CONFLICT (event_id) DO NOTHING",
+                [event_id, time_text(at)],
+            )
+            return bool(cursor.rowcount)
+
+
+def _first(rows: list[Row]) -> ApprovalRecord | None:
+    return approval_record(rows[0]) if rows else None

@@ -1,0 +1,180 @@
+"""SqliteStore approvals and seen events: survive reopening; a decision and an event id win once."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlite_utils import Database
+
+from adapters.sqlite_store import SqliteStore
+from strategies.ports import NewApproval
+
+T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
+SPAWN = multiprocessing.get_context("spawn")
+
+
+def request(
+    app: str = "shop", by: str = "U0DEV", servers: tuple[str, ...] | None = ("web1", "web2")
+) -> NewApproval:
+    return NewApproval(
+        app=app,
+        requested_by=by,
+        strategy="serial",
+        ref="v1.2",
+        servers=servers,
+        channel="C0DEPLOYS",
+        created_at=T0,
+        expires_at=T0 + timedelta(minutes=30),
+    )
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "shipbot.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(db_path)
+    yield store
+    store.close()
+
+
+def decide_in_child(path: str, approval_id: int, start: Any, results: Any, name: str) -> None:
+    store = SqliteStore(path)
+    start.wait(timeout=60)
+    won = store.decide_approval(approval_id, "approved", by=name, at=T0)
+    results.put((name, won))
+    store.close()
+
+
+def test_an_approval_is_kept_with_its_request_and_found_by_its_message(db_path: Path) -> None:
+    first = SqliteStore(db_path)
+    approval_id = first.create_approval(request())
+    everywhere = first.create_approval(request(servers=None))
+    first.set_approval_message(approval_id, "1700000000.000101")
+    first.close()
+
+    store = SqliteStore(db_path)
+    record = store.approval_for_message("C0DEPLOYS", "1700000000.000101")
+
+    assert record is not None and record.id == approval_id
+    assert record.request == request()
+    assert (record.status, record.decided_by, record.decided_at) == ("pending", None, None)
+    assert store.approval_for_message("C0OTHER", "1700000000.000101") is None
+    assert store.approval_for_message("C0DEPLOYS", "1700000000.000999") is None
+    whole_fleet = store.get_approval(everywhere)
+    assert whole_fleet is not None and whole_fleet.request.servers is None
+    assert whole_fleet.message_ts is None
+    assert store.get_approval(9999) is None
+    store.close()
+
+
+def test_a_decision_is_final_and_only_pending_approvals_are_listed(store: SqliteStore) -> None:
+    approved, rejected, open_one = (store.create_approval(request()) for _ in range(3))
+
+    assert store.decide_approval(approved, "approved", by="U0LEAD", at=T0 + timedelta(minutes=1))
+    assert store.decide_approval(rejected, "rejected", by="U0LEAD", at=T0)
+    assert not store.decide_approval(approved, "rejected", by="U0OTHER", at=T0)
+    assert not store.decide_approval(approved, "expired", by="shipbot", at=T0)
+
+    record = store.get_approval(approved)
+    assert record is not None
+    assert (record.status, record.decided_by) == ("approved", "U0LEAD")
+    assert record.decided_at == T0 + timedelta(minutes=1)
+    assert [r.id for r in store.pending_approvals()] == [open_one]
+    with pytest.raises(ValueError, match="cannot be 'pending'"):
+        store.decide_approval(open_one, "pending", by="U0LEAD", at=T0)
+
+
+def test_of_eight_threads_deciding_at_once_exactly_one_wins(store: SqliteStore) -> None:
+    approval_id = store.create_approval(request())
+    start = threading.Barrier(8)
+    wins: list[str] = []
+
+    def decide(name: str) -> None:
+        start.wait(timeout=30)
+        if store.decide_approval(approval_id, "approved", by=name, at=T0):
+            wins.append(name)
+
+    threads = [threading.Thread(target=decide, args=(f"U{n}",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(wins) == 1
+    record = store.get_approval(approval_id)
+    assert record is not None and record.decided_by == wins[0]
+
+
+def test_of_four_processes_deciding_at_once_exactly_one_wins(db_path: Path) -> None:
+    store = SqliteStore(db_path)
+    approval_id = store.create_approval(request())
+    start, results = SPAWN.Barrier(4), SPAWN.Queue()
+    children = [
+        SPAWN.Process(
+            target=decide_in_child, args=(str(db_path), approval_id, start, results, f"U{n}")
+        )
+        for n in range(4)
+    ]
+    for child in children:
+        child.start()
+    reports = dict(results.get(timeout=90) for _ in children)
+    for child in children:
+        child.join(timeout=60)
+        assert child.exitcode == 0
+
+    winners = [name for name, won in reports.items() if won]
+    assert len(winners) == 1
+    record = store.get_approval(approval_id)
+    assert record is not None and record.decided_by == winners[0]
+    store.close()
+
+
+def test_an_event_id_is_new_once_even_after_reopening(db_path: Path) -> None:
+    first = SqliteStore(db_path)
+    assert first.mark_event_seen("Ev01", T0)
+    assert not first.mark_event_seen("Ev01", T0 + timedelta(seconds=5))
+    first.close()
+
+    second = SqliteStore(db_path)
+    assert not second.mark_event_seen("Ev01", T0 + timedelta(minutes=30))
+    assert second.mark_event_seen("Ev02", T0)
+    second.close()
+
+
+def test_event_ids_older_than_a_day_are_pruned(db_path: Path) -> None:
+    store = SqliteStore(db_path)
+    store.mark_event_seen("Ev-old", T0)
+    store.mark_event_seen("Ev-recent", T0 + timedelta(hours=20))
+
+    store.mark_event_seen("Ev-now", T0 + timedelta(days=1, minutes=1))
+    store.close()
+
+    with Database(db_path) as db:
+        kept = {row["event_id"] for row in db["seen_events"].rows}
+    assert kept == {"Ev-recent", "Ev-now"}
+
+
+def test_concurrent_deliveries_of_one_event_are_new_exactly_once(store: SqliteStore) -> None:
+    start = threading.Barrier(6)
+    fresh: list[bool] = []
+
+    def deliver() -> None:
+        start.wait(timeout=30)
+        fresh.append(store.mark_event_seen("Ev-retried", T0))
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(fresh) == [False] * 5 + [True]
