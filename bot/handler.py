@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from adapters.registry import AdapterError
-from bot import render
+from bot import authz, render
 from bot.commands import (
     USAGE,
     CancelCommand,
@@ -46,8 +46,23 @@ class FrontEnd(Protocol):
 
 @dataclass(frozen=True)
 class Caller:
+    """Who typed the command, and where.
+
+    ``operator``: the local terminal user, who has the manifest, the database
+    and the keys anyway, so authorization does not apply; ``skip_approval``:
+    that operator's explicit override of an app's required approval.
+    """
+
     user: str
     channel: str | None = None
+    operator: bool = False
+    skip_approval: bool = False
+
+
+class ApprovalDesk(Protocol):
+    """Where a front end that can ask for approval (Slack) takes a deploy that needs one."""
+
+    def request(self, plan: DeployPlan, caller: Caller, front: FrontEnd) -> None: ...
 
 
 class BadInput(ValueError):
@@ -55,8 +70,9 @@ class BadInput(ValueError):
 
 
 class CommandHandler:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, *, approvals: ApprovalDesk | None = None) -> None:
         self.services = services
+        self.approvals = approvals
         self._routes: dict[type, Callable[..., int]] = {
             DeployCommand: self._deploy,
             StatusCommand: self._status,
@@ -81,11 +97,25 @@ class CommandHandler:
         front: FrontEnd,
         cancel: CancelToken | None = None,
     ) -> int:
+        refused = self.refusal(command, caller)
+        if refused:
+            front.error(refused)
+            return EXIT_FAILED
         try:
             return self._routes[type(command)](command, caller, front, cancel)
         except (BadInput, ManifestError, RequestError, SettingError, AdapterError) as exc:
             front.error(f"error: {exc}")
             return EXIT_USAGE
+
+    def refusal(self, command: Command, caller: Caller) -> str | None:
+        """Why ``caller`` may not run ``command`` (one line), or None; changes nothing."""
+        return authz.refusal(
+            self.services.manifest,
+            command,
+            user=caller.user,
+            channel=caller.channel,
+            operator=caller.operator,
+        )
 
     def plan_for(self, command: DeployCommand, caller: Caller) -> DeployPlan:
         """The plan ``command`` would run; raises on bad input, does no deploy."""
@@ -108,7 +138,26 @@ class CommandHandler:
         if command.dry_run:
             front.reply(render.render_plan(deploy_plan))
             return EXIT_OK
-        deployer = self.services.deployer(command.app)
+        approval = deploy_plan.app.approval
+        if approval.required and not (caller.operator and caller.skip_approval):
+            if not approval.approvers:
+                raise BadInput(f"{command.app} requires approval but approval.approvers is empty")
+            if self.approvals is None:
+                front.error(
+                    f"refused: {command.app} requires approval: request it in Slack "
+                    f"(the local operator may override: shipbot deploy {command.app} "
+                    "--skip-approval)"
+                )
+                return EXIT_FAILED
+            self.approvals.request(deploy_plan, caller, front)
+            return EXIT_OK
+        return self.run_plan(deploy_plan, front, cancel)
+
+    def run_plan(
+        self, deploy_plan: DeployPlan, front: FrontEnd, cancel: CancelToken | None = None
+    ) -> int:
+        """Run an authorized (and, where required, approved) plan."""
+        deployer = self.services.deployer(deploy_plan.app_name)
         try:
             result = deployer.run(
                 deploy_plan, listeners=front.deploy_listeners(deploy_plan), cancel=cancel

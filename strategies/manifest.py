@@ -103,6 +103,7 @@ class LoadBalancer(_Model):
 class App(_Model):
     slack: SlackBinding | None = None
     deployers: tuple[str, ...] = ("*",)
+    settings_editors: tuple[str, ...] | None = None  # who may change settings; None: deployers
     approval: Approval = Approval()
     connection: Connection = Connection()
     servers: Annotated[tuple[Server, ...], Field(min_length=1)]
