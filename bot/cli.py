@@ -20,7 +20,7 @@ from bot.commands import Command, DeployCommand, UsageError, parse_slash
 from bot.console import ConsoleFrontEnd, ConsoleThread, interrupts_cancel, run_shell
 from bot.handler import EXIT_USAGE, Caller, CommandHandler
 from bot.progress import ProgressListener
-from bot.wiring import load_services
+from bot.wiring import load_services, resolve_db_path
 from strategies.cancel import CancelToken
 from strategies.events import Listener
 from strategies.manifest import ManifestError
@@ -30,7 +30,7 @@ HELP = """\
 usage: shipbot [--manifest FILE] [--db FILE] COMMAND ...
 
 commands:
-  deploy APP [--serial|--parallel] [--ref REF] [--servers a,b] [--dry-run]
+  deploy APP [--serial|--parallel] [--ref REF] [--servers a,b] [--dry-run] [--skip-approval]
   plan APP [--serial|--parallel] [--ref REF] [--servers a,b]
   history APP           recent deploys with each server's outcome
   status [APP]          running deploy, or the last one
@@ -38,12 +38,25 @@ commands:
   settings set -s APP KEY VALUE | get -s APP KEY | list -s APP | unset -s APP KEY
   shell [--user NAME] [--channel ID]
                         console chat: type chat commands, or pipe them in
+  serve [--host 127.0.0.1] [--port 3000]
+                        Slack over HTTP: POST /slack/events, GET /healthz
+  socket                Slack over Socket Mode (needs SLACK_APP_TOKEN)
 
 options:
   --manifest FILE       default: $SHIPBOT_MANIFEST, ./manifest.yml, else the example
   --db FILE             default: $SHIPBOT_DB, else .shipbot/shipbot.db
 
+terminal commands act as the local operator (who holds the manifest, database and
+keys): deployers/settings_editors do not apply; an app with approval.required is
+refused unless `deploy --skip-approval` is given. `shell --user ID` acts as that user.
+
+environment (serve, socket): SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN
+(socket), SLACK_API_URL (default Slack's own)
+
 exit status: 0 success, 1 the deploy failed (or was refused), 2 bad usage or input"""
+
+_SLACK = ("serve", "socket")
+_SKIP_APPROVAL = "--skip-approval"
 
 _CHAT = {
     "deploy": ("/deploy", ""),
@@ -92,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(HELP)
         return 0 if options.help or rest else EXIT_USAGE
     name, args = rest[0], rest[1:]
-    if name != "shell" and name not in _CHAT:
+    if name not in ("shell", *_SLACK) and name not in _CHAT:
         print(f"shipbot: unknown command {name!r}\n\n{HELP}", file=sys.stderr)
         return EXIT_USAGE
     try:
@@ -100,9 +113,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ManifestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if name in _SLACK:
+        from bot.slack.server import run_slack  # slack_bolt loads only for these two
+
+        return run_slack(name, services, args, db=str(resolve_db_path(options.db)))
     handler = CommandHandler(services)
     front = CliFrontEnd(console, errors)
-    caller = Caller(user=_local_user())
+    skip_approval = name == "deploy" and _SKIP_APPROVAL in args
+    args = [arg for arg in args if not (skip_approval and arg == _SKIP_APPROVAL)]
+    caller = Caller(user=_local_user(), operator=True, skip_approval=skip_approval)
     if name == "shell":
         return _shell(handler, args)
     try:
@@ -129,10 +148,14 @@ def _chat_command(name: str, args: list[str]) -> Command:
 
 def _shell(handler: CommandHandler, args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="shipbot shell", allow_abbrev=False)
-    parser.add_argument("--user", default=_local_user())
+    parser.add_argument("--user", help="act as this user: authorization applies")
     parser.add_argument("--channel")
     options = parser.parse_args(args)
-    return run_shell(handler, Caller(user=options.user, channel=options.channel))
+    if options.user is None:
+        caller = Caller(user=_local_user(), channel=options.channel, operator=True)
+    else:
+        caller = Caller(user=options.user, channel=options.channel)
+    return run_shell(handler, caller)
 
 
 def _local_user() -> str:

@@ -1,0 +1,241 @@
+"""Deploys that need an approver: the request message, decisions, expiry.
+
+The store is the source of truth: a request is a row before its message is
+posted, a decision is an atomic change of that row (so a double click, a
+retried event or a second bot process cannot decide twice), and expiry timers
+are rebuilt from the pending rows when the bot starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
+
+from bot import authz
+from bot.commands import DeployCommand
+from bot.handler import BadInput, Caller, CommandHandler, FrontEnd
+from bot.slack import blocks
+from bot.slack.front import SlackFrontEnd, slack_text
+from bot.slack.jobs import Jobs
+from bot.slack.poster import MessageNotPosted, MessageRef, SlackPoster
+from bot.wiring import Services
+from strategies.cancel import CancelToken
+from strategies.durations import format_duration
+from strategies.manifest import ManifestError
+from strategies.plan import DeployPlan
+from strategies.ports import ApprovalRecord, ApprovalStatus, NewApproval
+from strategies.requests import RequestError, StrategyName
+
+APPROVE, REJECT = "shipbot_approve", "shipbot_reject"
+SYSTEM = "shipbot"  # decided_by of an expiry
+POST_TIMEOUT = 60.0  # how long to wait for the request message to be delivered
+
+
+class Timers(Protocol):
+    def at(self, key: str, when: datetime, action: Callable[[], None]) -> None: ...
+
+    def cancel(self, key: str) -> None: ...
+
+
+class SlackApprovals:
+    """The ``ApprovalDesk`` of the Slack front end."""
+
+    def __init__(
+        self, *, services: Services, poster: SlackPoster, jobs: Jobs, timers: Timers
+    ) -> None:
+        self._services = services
+        self._store = services.store
+        self._poster = poster
+        self._jobs = jobs
+        self._timers = timers
+        # Approved deploys were authorized when requested: run them without approvals.
+        self._runner = CommandHandler(services)
+
+    def request(self, plan: DeployPlan, caller: Caller, front: FrontEnd) -> None:
+        if caller.channel is None:
+            raise BadInput(f"{plan.app_name} requires approval: request it in a Slack channel")
+        now = self._services.clock.now()
+        expires = now + timedelta(seconds=plan.app.approval.timeout)
+        request = plan.request
+        approval_id = self._store.create_approval(
+            NewApproval(
+                app=plan.app_name,
+                requested_by=caller.user,
+                strategy=request.strategy,
+                ref=request.ref,
+                servers=request.servers,
+                channel=caller.channel,
+                created_at=now,
+                expires_at=expires,
+            )
+        )
+        message = self._poster.post(
+            caller.channel,
+            f"Deploy of {plan.app_name} @ {plan.ref} by {authz.mention(caller.user)} "
+            "needs approval",
+            blocks=_request_blocks(plan, approval_id, caller.user, expires),
+        )
+        try:
+            ts = message.ts(timeout=POST_TIMEOUT)
+        except (MessageNotPosted, TimeoutError) as exc:
+            # Nobody can see the request, so nobody can approve it: close it now.
+            self._store.decide_approval(approval_id, "rejected", by=SYSTEM, at=now)
+            front.error(f"error: the approval request could not be posted ({exc}); nothing changed")
+            return
+        self._store.set_approval_message(approval_id, ts)
+        self._schedule(approval_id, expires)
+        front.reply(
+            f"approval requested from {_approvers(plan)}: the request is in <#{caller.channel}>"
+        )
+
+    def resume(self) -> None:
+        """Re-arm every pending approval after a start; expire those already due."""
+        now = self._services.clock.now()
+        for record in self._store.pending_approvals():
+            if record.request.expires_at <= now:
+                self.expire(record.id)
+            else:
+                self._schedule(record.id, record.request.expires_at)
+
+    def decide_message(self, channel: str, ts: str, user: str, *, approving: bool) -> None:
+        """A reaction on a message; anything but a pending request is ignored."""
+        record = self._store.approval_for_message(channel, ts)
+        if record is not None and record.status == "pending":
+            self.decide(record.id, user, approving=approving)
+
+    def decide(self, approval_id: int, user: str, *, approving: bool) -> None:
+        """An approver's decision; anyone else gets an ephemeral one-liner and nothing changes."""
+        record = self._store.get_approval(approval_id)
+        if record is None or record.message_ts is None:
+            return
+        channel, name = record.request.channel, record.request.app
+        if record.status != "pending":
+            self._tell_decided(record, user)
+            return
+        app = self._services.manifest.apps.get(name)
+        refused = (
+            f"refused: {name} is no longer in the manifest"
+            if app is None
+            else authz.approval_refusal(
+                name, app, user=user, requester=record.request.requested_by, approving=approving
+            )
+        )
+        if refused:
+            self._poster.ephemeral(channel, user, slack_text(refused))
+            return
+        status: ApprovalStatus = "approved" if approving else "rejected"
+        if not self._store.decide_approval(
+            approval_id, status, by=user, at=self._services.clock.now()
+        ):
+            # Another click, reaction or bot process decided a moment earlier.
+            self._tell_decided(self._store.get_approval(approval_id) or record, user)
+            return
+        self._timers.cancel(str(approval_id))
+        outcome = (
+            f":white_check_mark: approved by {authz.mention(user)}: deploying"
+            if approving
+            else f":x: rejected by {authz.mention(user)}: nothing was deployed"
+        )
+        self._close(record, outcome)
+        if approving:
+            self._jobs.submit(lambda cancel: self._deploy(record, cancel))
+
+    def _tell_decided(self, record: ApprovalRecord, user: str) -> None:
+        by = ""
+        if record.decided_by and record.status != "expired":
+            by = f" by {authz.mention(record.decided_by)}"
+        self._poster.ephemeral(
+            record.request.channel, user, f"this request was already {record.status}{by}"
+        )
+
+    def expire(self, approval_id: int) -> None:
+        record = self._store.get_approval(approval_id)
+        now = self._services.clock.now()
+        if record is None or not self._store.decide_approval(
+            approval_id, "expired", by=SYSTEM, at=now
+        ):
+            return
+        request = record.request
+        waited = format_duration((request.expires_at - request.created_at).total_seconds())
+        self._close(record, f":hourglass: expired: nobody approved within {waited}")
+
+    def _close(self, record: ApprovalRecord, outcome: str) -> None:
+        """The outcome as a thread reply, and on the request message instead of its buttons."""
+        if record.message_ts is None:
+            return
+        channel = record.request.channel
+        message = MessageRef.existing(channel, record.message_ts)
+        self._poster.post(channel, outcome, thread=message)
+        self._poster.update(
+            message,
+            f"Deploy of {record.request.app}: {outcome}",
+            blocks=[blocks.section(_request_line(record)), blocks.section(outcome)],
+        )
+
+    def _deploy(self, record: ApprovalRecord, cancel: CancelToken) -> None:
+        request, channel = record.request, record.request.channel
+        assert record.message_ts is not None
+        parent = MessageRef.existing(channel, record.message_ts)
+        front = SlackFrontEnd(
+            say=lambda text: self._poster.post(channel, text, thread=parent),
+            poster=self._poster,
+            channel=channel,
+            parent=parent,
+        )
+        command = DeployCommand(
+            app=request.app,
+            strategy=cast(StrategyName | None, request.strategy),
+            ref=request.ref,
+            servers=request.servers,
+        )
+        try:
+            # Planned now, not when requested: settings may have changed meanwhile.
+            plan = self._runner.plan_for(command, Caller(request.requested_by, channel))
+        except (ManifestError, RequestError) as exc:
+            front.error(f"error: cannot deploy after approval: {exc}")
+            return
+        self._runner.run_plan(plan, front, cancel)
+
+    def _schedule(self, approval_id: int, when: datetime) -> None:
+        self._timers.at(str(approval_id), when, lambda: self.expire(approval_id))
+
+
+def _approvers(plan: DeployPlan) -> str:
+    return ", ".join(authz.mention(user) for user in plan.app.approval.approvers)
+
+
+def _request_line(record: ApprovalRecord) -> str:
+    request = record.request
+    ref = f" @ {request.ref}" if request.ref else ""
+    return f"*Deploy of {request.app}{ref}* requested by {authz.mention(request.requested_by)}"
+
+
+def _request_blocks(
+    plan: DeployPlan, approval_id: int, requester: str, expires: datetime
+) -> list[dict[str, Any]]:
+    ask = (
+        f"*Needs approval* from {_approvers(plan)} (not {authz.mention(requester)}) "
+        f"by {expires:%H:%M:%S} UTC: react :white_check_mark: or :+1: to approve, "
+        ":x: to reject, or use the buttons."
+    )
+    buttons = {
+        "type": "actions",
+        "block_id": "shipbot_approval",
+        "elements": [
+            _button("Approve", APPROVE, str(approval_id), "primary"),
+            _button("Reject", REJECT, str(approval_id), "danger"),
+        ],
+    }
+    # The plan is cut, never the buttons: a request nobody can approve is useless.
+    return [*blocks.fit(blocks.plan_blocks(plan))[:48], blocks.section(ask), buttons]
+
+
+def _button(text: str, action_id: str, value: str, style: str) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": value,
+        "style": style,
+    }

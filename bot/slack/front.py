@@ -1,0 +1,85 @@
+"""Slack as a ``FrontEnd`` of the command handler: who sees which answer.
+
+Replies and refusals go only to the person who typed the command (ephemeral);
+a deploy is shown to the channel as a thread (``SlackDeployThread``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from bot.slack.poster import MessageRef, SlackPoster
+from bot.slack.thread import SlackDeployThread
+from strategies.events import Listener
+from strategies.plan import DeployPlan
+
+_MENTION = re.compile(r"&lt;([@#][A-Z0-9]+)&gt;")
+
+
+def slack_text(text: str) -> str:
+    """Escape ``& < >`` as Slack asks, keeping the ``<@U1>`` / ``<#C1>`` mentions shipbot writes.
+
+    Echoed user input (a refused ref such as ``<!channel>``) then cannot ping anyone.
+    """
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MENTION.sub(r"<\1>", escaped)
+
+
+def unescape(text: str) -> str:
+    """Slash command text arrives with ``& < >`` escaped; undo exactly that."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def as_message(text: str) -> str:
+    """One line as it is; several (history, settings list) in a code block."""
+    text = slack_text(text)
+    return f"```{text}```" if "\n" in text else text
+
+
+class SlackFrontEnd:
+    """A slash command's answers: ephemeral via ``say`` (the response_url or
+    ``chat.postEphemeral``); its deploy threaded in ``channel``, under ``parent``
+    when that is an approval request being turned into the deploy's message."""
+
+    def __init__(
+        self,
+        *,
+        say: Callable[[str], object],
+        poster: SlackPoster,
+        channel: str,
+        parent: MessageRef | None = None,
+    ) -> None:
+        self._say = say
+        self._poster = poster
+        self._channel = channel
+        self._parent = parent
+
+    def reply(self, text: str) -> None:
+        self._say(as_message(text))
+
+    def error(self, text: str) -> None:
+        self._say(as_message(text))
+
+    def deploy_listeners(self, plan: DeployPlan) -> list[Listener]:
+        return [SlackDeployThread(self._poster, self._channel, plan, parent=self._parent)]
+
+
+class CollectingFrontEnd:
+    """Collects the answers of a quick command, so they can be the ack itself."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def reply(self, text: str) -> None:
+        self.lines.append(text)
+
+    def error(self, text: str) -> None:
+        self.lines.append(text)
+
+    def deploy_listeners(self, plan: DeployPlan) -> list[Listener]:
+        raise RuntimeError("a deploy is never run while acknowledging a command")
+
+    @property
+    def text(self) -> str:
+        return as_message("\n".join(self.lines))

@@ -1,0 +1,214 @@
+"""``shipbot serve`` (Slack over HTTP) and ``shipbot socket`` (Socket Mode).
+
+Both build the same bot; only the transport differs. HTTP runs Bolt's WSGI
+adapter on the standard library's WSGI server with a thread per request (no
+extra dependency; Slack's traffic to one bot is a few requests a second).
+
+Stopping (SIGTERM or SIGINT): stop accepting requests, stop the expiry
+timers, cancel running deploys softly — they stop at the next step boundary
+and put healthy servers back into the load balancer — wait for them, deliver
+the queued messages, exit 0; a second signal aborts the running commands.
+A deploy is not left to finish on its own: a supervisor's kill timeout is
+usually shorter than a deploy, and a kill mid-step is what strands a server
+outside the load balancer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from socketserver import ThreadingMixIn
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.error import BoltError
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackClientError
+
+from adapters.scheduler import ApSchedulerTimers
+from bot.handler import EXIT_OK, EXIT_USAGE, CommandHandler
+from bot.slack.app import build_app
+from bot.slack.approvals import SlackApprovals
+from bot.slack.jobs import Jobs
+from bot.slack.poster import SlackPoster
+from bot.wiring import Services
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+log = logging.getLogger("shipbot.slack")
+
+DEFAULT_API_URL = "https://slack.com/api/"
+
+
+class ConfigError(ValueError):
+    """Missing or unusable Slack configuration; one line."""
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    bot_token: str
+    signing_secret: str | None
+    app_token: str | None
+    api_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, socket_mode: bool) -> SlackConfig:
+        needed = ["SLACK_BOT_TOKEN", "SLACK_APP_TOKEN" if socket_mode else "SLACK_SIGNING_SECRET"]
+        missing = [name for name in needed if not env.get(name)]
+        if missing:
+            raise ConfigError(
+                f"{' and '.join(missing)} must be set for shipbot "
+                f"{'socket' if socket_mode else 'serve'} (README: Connect to Slack)"
+            )
+        api_url = env.get("SLACK_API_URL") or DEFAULT_API_URL
+        return cls(
+            bot_token=env["SLACK_BOT_TOKEN"],
+            signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+            app_token=env.get("SLACK_APP_TOKEN") or None,
+            # WebClient joins method names onto the base URL: it must end in "/".
+            api_url=api_url if api_url.endswith("/") else api_url + "/",
+        )
+
+
+class SlackBot:
+    """The running bot: Bolt app, message poster, job pool and expiry timers."""
+
+    def __init__(self, services: Services, config: SlackConfig) -> None:
+        client = WebClient(base_url=config.api_url, token=config.bot_token)
+        self.poster = SlackPoster(client)
+        self.jobs = Jobs()
+        self.timers = ApSchedulerTimers()
+        self.approvals = SlackApprovals(
+            services=services, poster=self.poster, jobs=self.jobs, timers=self.timers
+        )
+        self.app = build_app(
+            client=client,
+            # Socket Mode requests are not signed; Bolt checks only HTTP ones.
+            signing_secret=config.signing_secret or "",
+            handler=CommandHandler(services, approvals=self.approvals),
+            approvals=self.approvals,
+            poster=self.poster,
+            jobs=self.jobs,
+        )
+
+    def start(self) -> None:
+        self.timers.start()
+        self.approvals.resume()
+
+    def stop(self) -> None:
+        self.timers.shutdown()
+        self.jobs.stop()
+        self.poster.close()
+
+
+def run_slack(name: str, services: Services, args: list[str], *, db: str) -> int:
+    """``shipbot serve`` / ``shipbot socket``: run until SIGTERM or SIGINT."""
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
+    parser = argparse.ArgumentParser(prog=f"shipbot {name}", allow_abbrev=False)
+    if name == "serve":
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=3000)
+    options = parser.parse_args(args)
+    try:
+        config = SlackConfig.from_env(os.environ, socket_mode=name == "socket")
+        bot = SlackBot(services, config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (BoltError, SlackClientError, OSError) as exc:
+        print(f"error: cannot start the Slack app: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    stop = _stop_on_signals(bot.jobs.abort)
+    bot.start()
+    try:
+        if name == "serve":
+            _serve_http(bot, options.host, options.port, services, db, stop)
+        else:
+            _serve_socket(bot, config, stop)
+    finally:
+        log.info("stopping: cancelling running deploys at their next step, flushing messages")
+        bot.stop()
+    log.info("stopped")
+    return EXIT_OK
+
+
+def _serve_http(
+    bot: SlackBot, host: str, port: int, services: Services, db: str, stop: threading.Event
+) -> None:
+    health = json.dumps({"ok": True, "apps": sorted(services.manifest.apps), "db": db}).encode()
+    server = make_server(
+        host,
+        port,
+        _routes(SlackRequestHandler(bot.app), health),
+        server_class=_ThreadingWSGIServer,
+        handler_class=_LoggingHandler,
+    )
+
+    def shut_down_on_stop() -> None:
+        stop.wait()
+        server.shutdown()
+
+    threading.Thread(target=shut_down_on_stop, daemon=True).start()
+    log.info("serving Slack on http://%s:%d (POST /slack/events, GET /healthz)", host, port)
+    with server:
+        server.serve_forever(poll_interval=0.2)
+
+
+def _serve_socket(bot: SlackBot, config: SlackConfig, stop: threading.Event) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    handler = SocketModeHandler(bot.app, config.app_token)
+    handler.connect()  # type: ignore[no-untyped-call]
+    log.info("connected to Slack over Socket Mode")
+    stop.wait()
+    handler.close()  # type: ignore[no-untyped-call]
+
+
+def _routes(slack: SlackRequestHandler, health: bytes) -> WSGIApplication:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [health]
+        return slack(environ, start_response)
+
+    return app
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a stuck client connection must not block the exit
+
+
+class _LoggingHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        log.info("%s %s", self.address_string(), format % args)
+
+
+def _stop_on_signals(abort: Callable[[], None]) -> threading.Event:
+    """The first SIGTERM/SIGINT sets the returned event; a second one calls ``abort``."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            os.write(2, b"shipbot: aborting running deploys now\n")
+            abort()
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    return stop
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -1,0 +1,168 @@
+"""Requests as Slack sends them: signed slash commands, events and button clicks.
+
+``SlackSender(url, secret)`` posts over real HTTP to a running bot and returns
+the status and body; the signature is made with slack_sdk's own
+``SignatureVerifier``, so a test proves what real Slack traffic would do.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from slack_sdk.signature import SignatureVerifier
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+TEAM = "T0TEST"
+_event_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: str
+    took: float  # seconds from sending to the full answer
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class SlackSender:
+    def __init__(self, url: str, secret: str = SECRET) -> None:
+        self.url = url  # http://127.0.0.1:PORT/slack/events
+        self.secret = secret
+
+    def send(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        secret: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        """POST ``body`` signed with ``secret`` (default: the right one) at ``timestamp``."""
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        signer = SignatureVerifier(secret or self.secret)
+        signature = signer.generate_signature(timestamp=stamp, body=body)
+        assert signature is not None
+        request = urllib.request.Request(
+            self.url,
+            data=body.encode(),
+            method="POST",
+            headers={
+                "Content-Type": content_type,
+                "X-Slack-Request-Timestamp": stamp,
+                "X-Slack-Signature": signature,
+                **(headers or {}),
+            },
+        )
+        began = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return Answer(response.status, response.read().decode(), time.monotonic() - began)
+        except urllib.error.HTTPError as error:
+            return Answer(error.code, error.read().decode(), time.monotonic() - began)
+
+    def command(
+        self,
+        text: str,
+        *,
+        command: str = "/deploy",
+        user: str = "U0DEV",
+        channel: str = "C0DEPLOYS",
+        response_url: str = "http://127.0.0.1:9/unused",
+        **options: Any,
+    ) -> Answer:
+        """A slash command; ``text`` is escaped the way Slack escapes it (``& < >``)."""
+        escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        form = {
+            "token": "legacy-verification-token",
+            "team_id": TEAM,
+            "channel_id": channel,
+            "channel_name": "deploys",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": command,
+            "text": escaped,
+            "response_url": response_url,
+            "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+            "api_app_id": "A0SHIPBOT",
+        }
+        return self.send(urlencode(form), "application/x-www-form-urlencoded", **options)
+
+    def reaction(
+        self,
+        reaction: str,
+        *,
+        user: str,
+        channel: str,
+        ts: str,
+        event_id: str | None = None,
+        retry: int | None = None,
+    ) -> Answer:
+        """A ``reaction_added`` event on message ``ts``; ``retry`` sets Slack's retry headers."""
+        event_id = event_id or f"Ev{next(_event_ids):08d}"
+        body = {
+            "token": "legacy-verification-token",
+            "team_id": TEAM,
+            "api_app_id": "A0SHIPBOT",
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": TEAM, "user_id": "U0SHIPBOT", "is_bot": True}],
+            "event": {
+                "type": "reaction_added",
+                "user": user,
+                "reaction": reaction,
+                "item_user": "U0SHIPBOT",
+                "item": {"type": "message", "channel": channel, "ts": ts},
+                "event_ts": f"{time.time():.6f}",
+            },
+        }
+        headers = {}
+        if retry is not None:
+            headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+        return self.send(json.dumps(body), "application/json", headers=headers)
+
+    def button(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        user: str,
+        channel: str,
+        ts: str,
+        response_url: str = "http://127.0.0.1:9/unused",
+    ) -> Answer:
+        """A ``block_actions`` click on a button of message ``ts``."""
+        payload = {
+            "type": "block_actions",
+            "team": {"id": TEAM, "domain": "shipbot-test"},
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+            "api_app_id": "A0SHIPBOT",
+            "token": "legacy-verification-token",
+            "container": {"type": "message", "message_ts": ts, "channel_id": channel},
+            "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+            "channel": {"id": channel, "name": "deploys"},
+            "message": {"type": "message", "ts": ts, "text": "request"},
+            "response_url": response_url,
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "shipbot_approval",
+                    "value": value,
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        form = urlencode({"payload": json.dumps(payload)})
+        return self.send(form, "application/x-www-form-urlencoded")
