@@ -39,16 +39,15 @@ from strategies.ports import LbReport, LoadBalancerError
 # Failures botocore raises before anything is sent: AWS cannot have changed anything.
 _NOT_SENT = (NoCredentialsError, PartialCredentialsError, ParamValidationError)
 
-# ELBv2 target states. ``initial``/``unhealthy`` after a registration mean "not
-# serving yet": the core's ``_settle`` keeps polling any report other than the
-# one it wants, so they map to "draining" (the only not-there-yet value the
-# port has) and a target that never turns healthy fails at ``settle_timeout``.
+# ELBv2 target states. ``initial``/``unhealthy`` mean registered but not serving
+# yet ("starting"): the core's ``_settle`` keeps polling any report other than
+# the one it wants, so a target that never turns healthy fails at ``settle_timeout``.
 _ELBV2_STATES: dict[str, LbReport] = {
     "healthy": "serving",
     "draining": "draining",
     "unhealthy.draining": "draining",
-    "initial": "draining",
-    "unhealthy": "draining",
+    "initial": "starting",
+    "unhealthy": "starting",
     "unused": "drained",
 }
 # ``unavailable`` depends on why: health checks off means the LB routes to it.
@@ -219,7 +218,7 @@ class ElbLoadBalancer:
     def report(self, server: Server) -> LbReport | None:
         """InService while connection draining ("Instance deregistration currently
         in progress"): draining. Registered and InService: serving; registered
-        otherwise: not serving yet. Deregistered (OutOfService, moto's Unknown,
+        otherwise: starting. Deregistered (OutOfService, moto's Unknown,
         or InvalidInstance): drained."""
         instance = _lookup(self._instances, server)
         with aws_errors(f"reading the health of {instance} in ELB {self._name}"):
@@ -228,7 +227,7 @@ class ElbLoadBalancer:
         if state == "InService" and "deregistration" in description.lower():
             return "draining"
         if registered:
-            return "serving" if state == "InService" else "draining"
+            return "serving" if state == "InService" else "starting"
         return "draining" if state == "InService" else "drained"
 
     def _registered(self) -> set[str]:

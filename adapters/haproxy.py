@@ -89,7 +89,7 @@ class HAProxyLoadBalancer:
                 return "draining"
             self._set(name, "state maint", refused=False)
             return "drained"
-        return "serving" if state.op_state in (OP_STARTING, OP_RUNNING) else "draining"
+        return "serving" if state.op_state in (OP_STARTING, OP_RUNNING) else "starting"
 
     def server_state(self, name: str) -> ServerState | None:
         """From ``show servers state BACKEND``; None if the backend has no such server."""

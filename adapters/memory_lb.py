@@ -2,7 +2,7 @@
 
 The embedded default's load balancer, and a stand-in for any load balancer in
 tests. With ``lag`` > 0 a removed server reports ``draining`` and an added one
-``draining`` (not yet serving) for that many seconds, like a cloud LB does.
+``starting`` (not yet serving) for that many seconds, like a cloud LB does.
 """
 
 from __future__ import annotations
@@ -58,5 +58,5 @@ class MemoryLoadBalancer:
         with self._lock:
             settled = self._monotonic() - self._changed.get(name, float("-inf")) >= self._lag
             if not settled:
-                return "draining"
+                return "starting" if name in self._in else "draining"
             return "serving" if name in self._in else "drained"

@@ -12,7 +12,10 @@ from strategies.manifest import Server
 from strategies.results import CommandResult, ServerOutcome
 from strategies.waits import AppliedWait, EffectiveWait
 
-LbReport = Literal["serving", "draining", "drained"]
+# What a load balancer says of one server: "serving" (in rotation and healthy),
+# "starting" (added, not yet healthy), "draining" (removed, connections still
+# open) or "drained" (out, nothing left on it).
+LbReport = Literal["serving", "starting", "draining", "drained"]
 
 
 class Executor(Protocol):

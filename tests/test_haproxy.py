@@ -92,7 +92,7 @@ def test_added_server_is_not_serving_until_haproxys_check_says_up(
     # and retries off, any request sent its way would fail here.
     began, rounds = time.monotonic(), 0
     while rounds < 30 or time.monotonic() - began < 0.5:  # several check intervals
-        assert lb.report(WEB3) == "draining"
+        assert lb.report(WEB3) == "starting"
         assert set(served_by(fleet, 1)) <= {"web1 v1", "web2 v1"}
         rounds += 1
     assert fleet.servers_state()["web3"] == (0, 0)

@@ -15,7 +15,7 @@ from strategies.plan import plan
 from strategies.ports import LoadBalancerError
 from strategies.requests import DeployRequest
 from strategies.results import DeployResult
-from tests.conftest import fleet_file
+from tests.conftest import fleet_file, manifest_from
 
 Build = Callable[..., Services]
 
@@ -316,3 +316,18 @@ def test_a_refused_load_balancer_call_stops_the_deploy_and_says_nothing_moved(
     assert "load balancer unchanged" in first.describe()
     assert [(o.status, o.lb) for o in rest] == [("skipped", "n/a"), ("skipped", "n/a")]
     assert not (workdir / "fleet").exists()  # nothing ran anywhere
+
+
+def test_the_memory_load_balancer_reports_draining_then_starting_while_it_lags() -> None:
+    now = [0.0]
+    lb = MemoryLoadBalancer(["web1"], lag=5, monotonic=lambda: now[0])
+    web1 = manifest_from(servers=1).app("shop").server("web1")
+    assert lb.report(web1) == "serving"
+    lb.remove(web1)
+    assert lb.report(web1) == "draining"
+    now[0] = 5.0
+    assert lb.report(web1) == "drained"
+    lb.add(web1)
+    assert lb.report(web1) == "starting"
+    now[0] = 10.0
+    assert lb.report(web1) == "serving"
