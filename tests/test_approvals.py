@@ -5,35 +5,17 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import WriteManifest, fleet_file
-from tests.infra.shipbot_server import ShipbotServer
+from tests.infra.shipbot_server import Serve, ShipbotServer
 from tests.infra.slack import Call, SlackFake
 
 CHANNEL = "C0DEPLOYS"
 DEV, LEAD, EVE, BOT = "U0DEV", "U0LEAD", "U0EVE", "U0SHIPBOT"
-
-Serve = Callable[..., ShipbotServer]
-
-
-@pytest.fixture
-def serve(workdir: Path, slack_fake: SlackFake) -> Iterator[Serve]:
-    started: list[ShipbotServer] = []
-
-    def start() -> ShipbotServer:
-        server = ShipbotServer(workdir, slack_fake.url).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def needs_approval(write_manifest: WriteManifest, timeout: str = "10m") -> None:

@@ -13,34 +13,16 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
 import yaml
 
 from tests.conftest import Run, WriteManifest, app_config, fleet_file
-from tests.infra.shipbot_server import ShipbotServer
+from tests.infra.shipbot_server import Serve
 from tests.infra.slack import Call, SlackFake
 
 CHANNEL, OTHER_CHANNEL = "C0DEPLOYS", "C0RANDOM"
 SLOW = ['sleep 0.4; printf "%s %s\\n" "$SHIPBOT_SERVER" "$SHIPBOT_REF" > RELEASE']
-
-Serve = Callable[..., ShipbotServer]
-
-
-@pytest.fixture
-def serve(workdir: Path, slack_fake: SlackFake) -> Iterator[Serve]:
-    started: list[ShipbotServer] = []
-
-    def start() -> ShipbotServer:
-        server = ShipbotServer(workdir, slack_fake.url).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def deploys_in(db: Path) -> int:

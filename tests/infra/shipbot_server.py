@@ -16,9 +16,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.infra.slack import SlackFake
 from tests.infra.slack_requests import SECRET, SlackSender
 
 BOT_TOKEN = "xoxb-test-token"
@@ -105,3 +109,20 @@ class ShipbotServer:
     @property
     def logs(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+Serve = Callable[..., ShipbotServer]
+
+
+@pytest.fixture
+def serve(workdir: Path, slack_fake: SlackFake) -> Iterator[Serve]:
+    started: list[ShipbotServer] = []
+
+    def start() -> ShipbotServer:
+        server = ShipbotServer(workdir, slack_fake.url).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
