@@ -1,6 +1,6 @@
 # make run   — create .venv, install shipbot, start the console chat (embedded default)
 # make test  — install everything the tests need, then lint, type-check and test
-# make bench — benchmarks (side-by-side figures, not pass/fail)
+# make bench — benchmarks (side-by-side figures, not pass/fail): strategies, Slack call counts
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -50,6 +50,7 @@ test: lint types pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.slack_calls
 
 clean:
 	rm -rf $(VENV) .shipbot .pytest_cache .mypy_cache .ruff_cache
