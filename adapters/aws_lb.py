@@ -136,6 +136,9 @@ class ElbV2LoadBalancer:
         return cls(aws_client("elbv2", app_name, app), arn, targets)
 
     def remove(self, server: Server) -> None:
+        """Deregister; a target already out (left out by a failed deploy) stays as it is."""
+        if self.report(server) == "drained":
+            return
         target = self._target(server)
         with aws_errors(f"deregistering target {target['Id']}"):
             self.client.deregister_targets(TargetGroupArn=self._arn, Targets=[target])
@@ -201,8 +204,10 @@ class ElbLoadBalancer:
         instance = _lookup(self._instances, server)
         with aws_errors(f"deregistering {instance} from ELB {self._name}"):
             # Ask first: an unknown ELB is then a clean LoadBalancerNotFound
-            # before any change (moto answers the change itself with a 500).
-            self._registered()
+            # before any change (moto answers the change itself with a 500),
+            # and an instance already out (left out by a failed deploy) stays out.
+            if instance not in self._registered():
+                return
             self.client.deregister_instances_from_load_balancer(
                 LoadBalancerName=self._name, Instances=[{"InstanceId": instance}]
             )
