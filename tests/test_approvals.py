@@ -3,6 +3,7 @@ expiry and restarts of a real ``shipbot serve`` process."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -125,7 +126,15 @@ def test_an_approvers_reaction_starts_the_deploy_and_nobody_elses_does(
     assert (row["status"], row["decided_by"]) == ("approved", LEAD)
     # The request message became the deploy's parent: no new top-level message.
     assert len([c for c in posts(calls) if not c.body.get("thread_ts")]) == 1
-    assert any(c.method == "chat.update" and c.body["ts"] == ts for c in calls)
+    # ... and keeps saying who approved it, under the progress bar.
+    calls = slack_fake.wait_for(
+        lambda cs: any(
+            c.method == "chat.update" and c.body["ts"] == ts and "succeeded" in c.body["text"]
+            for c in cs
+        )
+    )
+    (last,) = [c for c in calls if c.method == "chat.update" and "succeeded" in c.body["text"]]
+    assert "approved by <@U0LEAD>" in json.dumps(last.body["blocks"])
     assert fleet_file(workdir, "web3").read_text() == "shop web3 main\n"
     # Only the requester and the non-approver were told anything; the rest was ignored.
     assert {c.body["user"] for c in calls if c.method == "chat.postEphemeral"} == {DEV, EVE}

@@ -139,7 +139,7 @@ class SlackApprovals:
         )
         self._close(record, outcome)
         if approving:
-            self._jobs.submit(lambda cancel: self._deploy(record, cancel))
+            self._jobs.submit(lambda cancel: self._deploy(record, user, cancel))
 
     def _tell_decided(self, record: ApprovalRecord, user: str) -> None:
         by = ""
@@ -173,7 +173,7 @@ class SlackApprovals:
             blocks=[blocks.section(_request_line(record)), blocks.section(outcome)],
         )
 
-    def _deploy(self, record: ApprovalRecord, cancel: CancelToken) -> None:
+    def _deploy(self, record: ApprovalRecord, approver: str, cancel: CancelToken) -> None:
         request, channel = record.request, record.request.channel
         assert record.message_ts is not None
         parent = MessageRef.existing(channel, record.message_ts)
@@ -182,6 +182,7 @@ class SlackApprovals:
             poster=self._poster,
             channel=channel,
             parent=parent,
+            note=f":white_check_mark: approved by {authz.mention(approver)}",
         )
         command = DeployCommand(
             app=request.app,

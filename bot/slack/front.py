@@ -49,11 +49,13 @@ class SlackFrontEnd:
         poster: SlackPoster,
         channel: str,
         parent: MessageRef | None = None,
+        note: str | None = None,
     ) -> None:
         self._say = say
         self._poster = poster
         self._channel = channel
         self._parent = parent
+        self._note = note
 
     def reply(self, text: str) -> None:
         self._say(as_message(text))
@@ -62,7 +64,11 @@ class SlackFrontEnd:
         self._say(as_message(text))
 
     def deploy_listeners(self, plan: DeployPlan) -> list[Listener]:
-        return [SlackDeployThread(self._poster, self._channel, plan, parent=self._parent)]
+        return [
+            SlackDeployThread(
+                self._poster, self._channel, plan, parent=self._parent, note=self._note
+            )
+        ]
 
 
 class CollectingFrontEnd:

@@ -58,11 +58,13 @@ class SlackDeployThread:
         plan: DeployPlan,
         *,
         parent: MessageRef | None = None,
+        note: str | None = None,
         flush_interval: float = 2.0,
         failure_gap: float = 1.0,
     ) -> None:
         self._poster, self._channel, self._plan = poster, channel, plan
         self._parent = parent
+        self._note = note  # mrkdwn shown under the plan, e.g. who approved the deploy
         self._flush_interval, self._failure_gap = flush_interval, failure_gap
         self._lock = threading.Lock()
         self._pending: list[_Item] = []
@@ -189,7 +191,10 @@ class SlackDeployThread:
             state += f"; now on {shown}"
         headline = f"Deploy #{self._deploy_id} of {self._plan.app_name}"
         status = f"{_STATE_EMOJI.get(self._state, '')} *{headline}*: {bar} · *{state}*"
-        blocks = kit.fit([kit.section(kit.escape(status)), *kit.plan_blocks(self._plan)])
+        blocks = [kit.section(kit.escape(status)), *kit.plan_blocks(self._plan)]
+        if self._note:
+            blocks.append(kit.context(self._note))
+        blocks = kit.fit(blocks)
         text = kit.escape(f"{render.parent_line(self._deploy_id, self._plan)}: {bar} {state}")
         if self._parent is None:
             self._parent = self._poster.post(self._channel, text, blocks=blocks)
