@@ -11,6 +11,7 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.slack.poster import MessageNotPosted, MessageRef, SlackPoster
+from bot.slack.posters import ChannelPosters
 from tests.infra.slack import SlackFake
 
 MakePoster = Callable[..., SlackPoster]
@@ -216,3 +217,28 @@ def test_an_existing_message_can_be_updated_and_reacted_to(
         ("reactions.add", "1600000000.000001"),
         ("chat.postMessage", "1600000000.000001"),
     ]
+
+
+def test_a_rate_limited_channel_does_not_hold_back_another(slack_fake: SlackFake) -> None:
+    posters = ChannelPosters(WebClient(base_url=slack_fake.url, token="xoxb-test"))
+    try:
+        slack_fake.fail_next("chat.postMessage", retry_after=2)
+        busy = posters.post("C0BUSY", "held back by a 429")
+        slack_fake.wait_for(lambda calls: any(c.method.endswith("#failed") for c in calls))
+        other = posters.post("C0OTHER", "goes at once")
+        reply = posters.post("C0OTHER", "in its thread", thread=other)
+        assert posters.flush(timeout=20)
+    finally:
+        posters.close(timeout=10)
+
+    delivered = [c for c in slack_fake.calls if c.method == "chat.postMessage"]
+    assert [c.body["text"] for c in delivered] == [
+        "goes at once",
+        "in its thread",
+        "held back by a 429",
+    ]
+    failed_at = slack_fake.calls[0].at
+    assert delivered[0].at - failed_at < delivered[2].at - failed_at
+    assert delivered[2].at - failed_at >= 2  # the busy channel still honoured Retry-After
+    assert delivered[1].body["thread_ts"] == other.ts() and busy.ts() != other.ts()
+    assert reply.ts()

@@ -21,7 +21,7 @@ from bot.handler import BadInput, Caller, CommandHandler
 from bot.slack.approvals import APPROVE, REJECT, SlackApprovals
 from bot.slack.front import CollectingFrontEnd, SlackFrontEnd, slack_text, unescape
 from bot.slack.jobs import Jobs
-from bot.slack.poster import SlackPoster
+from bot.slack.posters import Poster
 from strategies.manifest import ManifestError
 from strategies.requests import RequestError
 
@@ -37,7 +37,7 @@ def build_app(
     signing_secret: str,
     handler: CommandHandler,
     approvals: SlackApprovals,
-    poster: SlackPoster,
+    poster: Poster,
     jobs: Jobs,
 ) -> App:
     """The Bolt app. It calls ``auth.test`` once, here: a bad token fails at
@@ -59,7 +59,7 @@ class Listeners:
         *,
         handler: CommandHandler,
         approvals: SlackApprovals,
-        poster: SlackPoster,
+        poster: Poster,
         jobs: Jobs,
     ) -> None:
         self._handler = handler

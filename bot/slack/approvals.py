@@ -18,7 +18,8 @@ from bot.handler import BadInput, Caller, CommandHandler, FrontEnd
 from bot.slack import blocks
 from bot.slack.front import SlackFrontEnd, slack_text
 from bot.slack.jobs import Jobs
-from bot.slack.poster import MessageNotPosted, MessageRef, SlackPoster
+from bot.slack.poster import MessageNotPosted, MessageRef
+from bot.slack.posters import Poster
 from bot.wiring import Services
 from strategies.cancel import CancelToken
 from strategies.durations import format_duration
@@ -41,9 +42,7 @@ class Timers(Protocol):
 class SlackApprovals:
     """The ``ApprovalDesk`` of the Slack front end."""
 
-    def __init__(
-        self, *, services: Services, poster: SlackPoster, jobs: Jobs, timers: Timers
-    ) -> None:
+    def __init__(self, *, services: Services, poster: Poster, jobs: Jobs, timers: Timers) -> None:
         self._services = services
         self._store = services.store
         self._poster = poster

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bot.slack.poster import MessageRef, SlackPoster
+from bot.slack.poster import MessageRef
+from bot.slack.posters import Poster
 from bot.slack.thread import SlackDeployThread
 from strategies.events import Listener
 from strategies.plan import DeployPlan
@@ -46,7 +47,7 @@ class SlackFrontEnd:
         self,
         *,
         say: Callable[[str], object],
-        poster: SlackPoster,
+        poster: Poster,
         channel: str,
         parent: MessageRef | None = None,
         note: str | None = None,

@@ -39,7 +39,7 @@ from bot.handler import EXIT_OK, EXIT_USAGE, CommandHandler
 from bot.slack.app import build_app
 from bot.slack.approvals import SlackApprovals
 from bot.slack.jobs import Jobs
-from bot.slack.poster import SlackPoster
+from bot.slack.posters import ChannelPosters
 from bot.wiring import Services
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class SlackBot:
 
     def __init__(self, services: Services, config: SlackConfig) -> None:
         client = WebClient(base_url=config.api_url, token=config.bot_token)
-        self.poster = SlackPoster(client)
+        self.poster = ChannelPosters(client)
         self.jobs = Jobs()
         self.timers = ApSchedulerTimers()
         self.approvals = SlackApprovals(

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from bot import render
 from bot.slack import blocks as kit
-from bot.slack.poster import MessageRef, SlackPoster
+from bot.slack.poster import MessageRef
+from bot.slack.posters import Poster
 from strategies.durations import format_duration
 from strategies.events import (
     DeployFinished,
@@ -53,7 +54,7 @@ class SlackDeployThread:
 
     def __init__(
         self,
-        poster: SlackPoster,
+        poster: Poster,
         channel: str,
         plan: DeployPlan,
         *,
