@@ -1,6 +1,6 @@
 # make run   — create .venv, install shipbot, start the console chat (embedded default)
 # make test  — install everything the tests need, then lint, type-check and test
-# make bench — benchmarks (side-by-side figures, not pass/fail): strategies, Slack call counts
+# make bench — benchmarks (side-by-side figures, not pass/fail): local, SSH, Slack calls
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -48,8 +48,9 @@ pytest: $(STAMP) sysdeps
 
 test: lint types pytest
 
-bench: $(STAMP)
+bench: $(STAMP) sysdeps
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.ssh
 	$(BIN)/python -m benchmarks.slack_calls
 
 clean:
