@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.infra.haproxy",
     "tests.infra.moto",
     "tests.infra.slack",
+    "tests.infra.slack_socket",
     "tests.infra.shipbot_server",
 ]
 

@@ -137,6 +137,9 @@ def run_slack(name: str, services: Services, args: list[str], *, db: str) -> int
             _serve_http(bot, options.host, options.port, services, db, stop)
         else:
             _serve_socket(bot, config, stop)
+    except SlackClientError as exc:  # apps.connections.open refused the app token
+        print(f"error: cannot connect to Slack over Socket Mode: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         log.info("stopping: cancelling running deploys at their next step, flushing messages")
         bot.stop()
@@ -171,7 +174,10 @@ def _serve_socket(bot: SlackBot, config: SlackConfig, stop: threading.Event) -> 
 
     handler = SocketModeHandler(bot.app, config.app_token)
     handler.connect()  # type: ignore[no-untyped-call]
-    log.info("connected to Slack over Socket Mode")
+    if handler.client.is_connected():
+        log.info("connected to Slack over Socket Mode")
+    else:  # slack_sdk logs why and keeps retrying in the background
+        log.warning("not connected to Slack over Socket Mode yet; retrying")
     stop.wait()
     handler.close()  # type: ignore[no-untyped-call]
 

@@ -33,6 +33,7 @@ class Call:
     body: dict[str, Any]  # JSON body, or form fields (a JSON-encoded field stays a string)
     at: float  # time.monotonic() when received
     path: str  # "/api/chat.postMessage" or "/response/<name>"
+    token: str = ""  # the bearer token it was sent with (xoxb-… bot, xapp-… app-level)
 
 
 class SlackFake:
@@ -42,6 +43,7 @@ class SlackFake:
         self._lock = threading.Lock()
         self._calls: list[Call] = []
         self._failures: dict[str, list[tuple[int, int]]] = {}
+        self._answers: dict[str, dict[str, Any]] = {}
         self._ts = itertools.count(100)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -93,28 +95,36 @@ class SlackFake:
         with self._lock:
             self._failures.setdefault(method, []).extend([(status, retry_after)] * times)
 
+    def answer(self, method: str, body: dict[str, Any]) -> None:
+        """Answer every call to ``method`` with ``body`` (a method the fake does not know)."""
+        with self._lock:
+            self._answers[method] = body
+
     def reset(self) -> None:
         with self._lock:
             self._calls.clear()
             self._failures.clear()
 
-    def handle(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self, path: str, body: dict[str, Any], token: str = ""
+    ) -> tuple[int, dict[str, str], Any]:
         """Record one request and choose the answer: (status, headers, JSON body or text)."""
         method = "response_url" if path.startswith("/response/") else path.rsplit("/", 1)[-1]
         with self._lock:
             pending = self._failures.get(method)
             failure = pending.pop(0) if pending else None
             self._calls.append(
-                Call(f"{method}#failed" if failure else method, body, time.monotonic(), path)
+                Call(f"{method}#failed" if failure else method, body, time.monotonic(), path, token)
             )
             ts = f"1700000000.{next(self._ts):06d}"
+            canned = self._answers.get(method)
         if failure:
             status, retry_after = failure
             error = "ratelimited" if status == 429 else "fatal_error"
             return status, {"Retry-After": str(retry_after)}, {"ok": False, "error": error}
         if method == "response_url":
             return 200, {}, "ok"
-        return 200, {}, _answer(method, body, ts, self.url)
+        return 200, {}, _answer(method, body, ts, self.url) if canned is None else canned
 
 
 def _answer(method: str, body: dict[str, Any], ts: str, url: str) -> dict[str, Any]:
@@ -189,7 +199,8 @@ def _handler_for(fake: SlackFake) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
             body = _parse_body(self.headers.get("Content-Type", ""), raw)
-            self._reply(*fake.handle(self.path.split("?", 1)[0], body))
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            self._reply(*fake.handle(self.path.split("?", 1)[0], body, token))
 
         def do_GET(self) -> None:
             query = self.path.split("?", 1)[1] if "?" in self.path else ""
