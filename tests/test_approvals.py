@@ -257,3 +257,20 @@ def test_requests_still_expire_after_a_restart_and_while_the_bot_was_down(
         assert in_thread(calls, ts) == [":hourglass: expired: nobody approved within 3.0s"]
         assert approval_row(server.db, approval_id)["status"] == "expired"
     assert deploys(server.db) == []
+
+
+def test_answers_fall_back_to_chat_post_ephemeral_when_the_response_url_fails(
+    write_manifest: WriteManifest, serve: Serve, slack_fake: SlackFake
+) -> None:
+    needs_approval(write_manifest)
+    server = serve()
+
+    answer = server.sender.command("shop", user=DEV, response_url="http://127.0.0.1:9/gone")
+
+    assert answer.json["text"] == "shop needs approval: asking <@U0LEAD> (serial)…"
+    calls = slack_fake.wait_for(lambda cs: bool(ephemerals(cs, DEV)))
+    assert ephemerals(calls, DEV) == [
+        f"approval requested from <@U0LEAD>: the request is in <#{CHANNEL}>"
+    ]
+    assert len(posts(calls)) == 1  # the request message itself
+    assert "Traceback" not in server.logs

@@ -102,7 +102,16 @@ class Listeners:
             return
 
         def say(text: str) -> None:
-            respond(text=text, response_type="ephemeral", replace_original=False)
+            # The response_url is the natural channel (it works in DMs too), but
+            # it can fail or expire (30 minutes): then say it with chat.postEphemeral.
+            try:
+                answer = respond(text=text, response_type="ephemeral", replace_original=False)
+                delivered = answer.status_code == 200
+            except OSError as exc:
+                log.warning("response_url failed (%s): answering with chat.postEphemeral", exc)
+                delivered = False
+            if not delivered and caller.channel:
+                self._poster.ephemeral(caller.channel, caller.user, text)
 
         front = SlackFrontEnd(say=say, poster=self._poster, channel=caller.channel or "")
         self._jobs.submit(lambda cancel: self._handler.handle(parsed, caller, front, cancel))
