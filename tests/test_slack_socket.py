@@ -8,7 +8,6 @@ Mode fake, with a local fleet behind the in-memory load balancer.
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import WriteManifest, fleet_file
-from tests.infra.shipbot_server import BOT_TOKEN, START_TIMEOUT, STOP_TIMEOUT
+from tests.infra.shipbot_server import BOT_TOKEN, START_TIMEOUT, stop_process
 from tests.infra.slack import Call, SlackFake
 from tests.infra.slack_socket import SocketModeFake
 
@@ -68,15 +67,7 @@ class ShipbotSocket:
     def stop(self) -> int | None:
         """SIGTERM, wait, SIGKILL; the exit status (None if it had to be killed)."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return None if process is None else process.returncode
-        process.send_signal(signal.SIGTERM)
-        try:
-            return process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
-            return None
+        return stop_process(process)
 
     @property
     def logs(self) -> str:

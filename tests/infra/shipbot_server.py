@@ -37,6 +37,19 @@ def free_port() -> int:
         return port
 
 
+def stop_process(process: subprocess.Popen[bytes] | None) -> int | None:
+    """SIGTERM, wait, SIGKILL; the exit status (None if it had to be killed)."""
+    if process is None or process.poll() is not None:
+        return None if process is None else process.returncode
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT)
+        return None
+
+
 class ShipbotServer:
     def __init__(self, workdir: Path, api_url: str, *, manifest: Path | None = None) -> None:
         self.workdir = workdir
@@ -92,15 +105,7 @@ class ShipbotServer:
     def stop(self) -> int | None:
         """SIGTERM, wait, SIGKILL; the exit status (None if it had to be killed)."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return None if process is None else process.returncode
-        process.send_signal(signal.SIGTERM)
-        try:
-            return process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
-            return None
+        return stop_process(process)
 
     def restart(self) -> ShipbotServer:
         assert self.stop() == 0, self.logs

@@ -34,6 +34,29 @@ class Answer:
         return json.loads(self.body)
 
 
+def slash_fields(
+    text: str, *, command: str, user: str, channel: str, response_url: str
+) -> dict[str, str]:
+    """A slash command's fields as Slack sends them (HTTP form, or JSON over
+    Socket Mode); ``text`` escaped the way Slack escapes it (``& < >``)."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return {
+        "token": "legacy-verification-token",
+        "team_id": TEAM,
+        "team_domain": "shipbot-test",
+        "channel_id": channel,
+        "channel_name": "deploys",
+        "user_id": user,
+        "user_name": user.lower(),
+        "command": command,
+        "text": escaped,
+        "api_app_id": "A0SHIPBOT",
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+    }
+
+
 class SlackSender:
     def __init__(self, url: str, secret: str = SECRET) -> None:
         self.url = url  # http://127.0.0.1:PORT/slack/events
@@ -82,20 +105,9 @@ class SlackSender:
         **options: Any,
     ) -> Answer:
         """A slash command; ``text`` is escaped the way Slack escapes it (``& < >``)."""
-        escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        form = {
-            "token": "legacy-verification-token",
-            "team_id": TEAM,
-            "channel_id": channel,
-            "channel_name": "deploys",
-            "user_id": user,
-            "user_name": user.lower(),
-            "command": command,
-            "text": escaped,
-            "response_url": response_url,
-            "trigger_id": "13345224609.738474920.8088930838d88f008e0",
-            "api_app_id": "A0SHIPBOT",
-        }
+        form = slash_fields(
+            text, command=command, user=user, channel=channel, response_url=response_url
+        )
         return self.send(urlencode(form), "application/x-www-form-urlencoded", **options)
 
     def reaction(

@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
 from tests.infra.slack import SlackFake
-from tests.infra.slack_requests import TEAM
+from tests.infra.slack_requests import TEAM, slash_fields
 
 APP_ID = "A0SHIPBOT"
 HELLO = {
@@ -111,24 +111,11 @@ class SocketModeFake:
         response_url: str = "http://127.0.0.1:9/unused",
     ) -> str:
         """A slash command as Socket Mode carries it: the HTTP form's fields as JSON."""
-        escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         return self.push(
             "slash_commands",
-            {
-                "token": "legacy-verification-token",
-                "team_id": TEAM,
-                "team_domain": "shipbot-test",
-                "channel_id": channel,
-                "channel_name": "deploys",
-                "user_id": user,
-                "user_name": user.lower(),
-                "command": command,
-                "text": escaped,
-                "api_app_id": APP_ID,
-                "is_enterprise_install": "false",
-                "response_url": response_url,
-                "trigger_id": "13345224609.738474920.8088930838d88f008e0",
-            },
+            slash_fields(
+                text, command=command, user=user, channel=channel, response_url=response_url
+            ),
         )
 
     def reaction(self, reaction: str, *, user: str, channel: str, ts: str, event_id: str) -> str:
