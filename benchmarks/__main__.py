@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from adapters.sqlite_store import SqliteStore
+from benchmarks.table import print_table
 from bot.wiring import Services
 from strategies.manifest import parse_manifest
 from strategies.plan import plan
@@ -72,14 +73,9 @@ def main() -> None:
         ),
         ("parallel, all at once", one(n, sleep, wait, "parallel"), sleep),
     ]
-    serial = rows[0][1]
-    print(f"{n} local servers, deploy command sleeps {sleep}s, LB waits {wait}s each way")
-    print(f"{'strategy':32} {'wall':>8} {'floor':>8} {'overhead/server':>16} {'vs serial':>10}")
-    for name, took, floor in rows:
-        print(
-            f"{name:32} {took:7.2f}s {floor:7.2f}s {(took - floor) / n * 1000:13.1f} ms "
-            f"{serial / took:9.1f}x"
-        )
+    print_table(
+        f"{n} local servers, deploy command sleeps {sleep}s, LB waits {wait}s each way", n, rows
+    )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from adapters.sqlite_store import SqliteStore
+from benchmarks.table import print_table
 from bot.wiring import Services
 from strategies.manifest import parse_manifest
 from strategies.plan import plan
@@ -76,14 +77,9 @@ def main() -> None:
             ]
     finally:
         fleet.stop()
-    serial = rows[0][1]
-    print(f"{n} sshd servers on loopback, deploy command sleeps {sleep}s, no LB waits")
-    print(f"{'strategy':32} {'wall':>8} {'floor':>8} {'overhead/server':>16} {'vs serial':>10}")
-    for name, took, floor in rows:
-        print(
-            f"{name:32} {took:7.2f}s {floor:7.2f}s {(took - floor) / n * 1000:13.1f} ms "
-            f"{serial / took:9.1f}x"
-        )
+    print_table(
+        f"{n} sshd servers on loopback, deploy command sleeps {sleep}s, no LB waits", n, rows
+    )
 
 
 if __name__ == "__main__":
