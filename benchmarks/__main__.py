@@ -69,7 +69,7 @@ def main() -> None:
         (
             f"parallel, max_parallel={max(1, n // 4)}",
             one(n, sleep, wait, "parallel", max(1, n // 4)),
-            4 * sleep,
+            -(-n // max(1, n // 4)) * sleep,  # rounds of max_parallel servers
         ),
         ("parallel, all at once", one(n, sleep, wait, "parallel"), sleep),
     ]

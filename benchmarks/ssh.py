@@ -72,7 +72,11 @@ def main() -> None:
             width = max(1, n // 4)
             rows = [
                 ("serial", one(text, root, "serial"), n * sleep),
-                (f"parallel, max_parallel={width}", one(text, root, "parallel", width), 4 * sleep),
+                (
+                    f"parallel, max_parallel={width}",
+                    one(text, root, "parallel", width),
+                    -(-n // width) * sleep,
+                ),
                 ("parallel, all at once", one(text, root, "parallel"), sleep),
             ]
     finally:
