@@ -69,6 +69,10 @@ class BadInput(ValueError):
     """Anything the person typed that we refuse, as one line."""
 
 
+# What a person typed (or the manifest says) that cannot be done: one line, exit 2.
+BAD_INPUT = (BadInput, ManifestError, RequestError, SettingError, AdapterError)
+
+
 class CommandHandler:
     def __init__(self, services: Services, *, approvals: ApprovalDesk | None = None) -> None:
         self.services = services
@@ -103,7 +107,7 @@ class CommandHandler:
             return EXIT_FAILED
         try:
             return self._routes[type(command)](command, caller, front, cancel)
-        except (BadInput, ManifestError, RequestError, SettingError, AdapterError) as exc:
+        except BAD_INPUT as exc:
             front.error(f"error: {exc}")
             return EXIT_USAGE
 
@@ -138,20 +142,41 @@ class CommandHandler:
         if command.dry_run:
             front.reply(render.render_plan(deploy_plan))
             return EXIT_OK
-        approval = deploy_plan.app.approval
-        if approval.required and not (caller.operator and caller.skip_approval):
-            if not approval.approvers:
-                raise BadInput(f"{command.app} requires approval but approval.approvers is empty")
-            if self.approvals is None:
-                front.error(
-                    f"refused: {command.app} requires approval: request it in Slack "
-                    f"(the local operator may override: shipbot deploy {command.app} "
-                    "--skip-approval)"
-                )
-                return EXIT_FAILED
-            self.approvals.request(deploy_plan, caller, front)
-            return EXIT_OK
-        return self.run_plan(deploy_plan, front, cancel)
+        return self.start(deploy_plan, caller, front, cancel)
+
+    def start(
+        self,
+        deploy_plan: DeployPlan,
+        caller: Caller,
+        front: FrontEnd,
+        cancel: CancelToken | None = None,
+    ) -> int:
+        """Run an authorized plan, or ask for approval where its app requires one.
+
+        Called by ``handle`` and, with a plan made for the ack, by the Slack app.
+        """
+        try:
+            return self._start(deploy_plan, caller, front, cancel)
+        except BAD_INPUT as exc:  # e.g. an SSH key file that is gone: nothing ran
+            front.error(f"error: {exc}")
+            return EXIT_USAGE
+
+    def _start(
+        self, deploy_plan: DeployPlan, caller: Caller, front: FrontEnd, cancel: CancelToken | None
+    ) -> int:
+        name, approval = deploy_plan.app_name, deploy_plan.app.approval
+        if not approval.required or (caller.operator and caller.skip_approval):
+            return self.run_plan(deploy_plan, front, cancel)
+        if not approval.approvers:
+            raise BadInput(f"{name} requires approval but approval.approvers is empty")
+        if self.approvals is None:
+            front.error(
+                f"refused: {name} requires approval: request it in Slack "
+                f"(the local operator may override: shipbot deploy {name} --skip-approval)"
+            )
+            return EXIT_FAILED
+        self.approvals.request(deploy_plan, caller, front)
+        return EXIT_OK
 
     def run_plan(
         self, deploy_plan: DeployPlan, front: FrontEnd, cancel: CancelToken | None = None

@@ -14,16 +14,14 @@ from typing import Any
 from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_sdk import WebClient
 
-from adapters.registry import AdapterError
 from bot import authz
 from bot.commands import DeployCommand, UsageError, parse_slash
-from bot.handler import BadInput, Caller, CommandHandler
+from bot.handler import BAD_INPUT, Caller, CommandHandler
 from bot.slack.approvals import APPROVE, REJECT, SlackApprovals
 from bot.slack.front import CollectingFrontEnd, SlackFrontEnd, slack_text, unescape
 from bot.slack.jobs import Jobs
 from bot.slack.posters import Poster
-from strategies.manifest import ManifestError
-from strategies.requests import RequestError
+from strategies.plan import DeployPlan
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +94,9 @@ class Listeners:
             self._handler.handle(parsed, caller, collected)
             ack(response_type="ephemeral", text=collected.text)
             return
-        accepted, line = self._deploy_ack(parsed, caller)
+        plan, line = self._deploy_ack(parsed, caller)
         _ack(ack, line)
-        if not accepted:
+        if plan is None:
             return
 
         def say(text: str) -> None:
@@ -114,25 +112,26 @@ class Listeners:
                 self._poster.ephemeral(caller.channel, caller.user, text)
 
         front = SlackFrontEnd(say=say, poster=self._poster, channel=caller.channel or "")
-        self._jobs.submit(lambda cancel: self._handler.handle(parsed, caller, front, cancel))
+        # Authorized and planned for the ack: the job only runs (or asks approval for) it.
+        self._jobs.submit(lambda cancel: self._handler.start(plan, caller, front, cancel))
 
-    def _deploy_ack(self, command: DeployCommand, caller: Caller) -> tuple[bool, str]:
-        """Whether to go ahead, and the ack line: a refusal or bad input is decided
-        here, from the manifest and the database alone."""
+    def _deploy_ack(self, command: DeployCommand, caller: Caller) -> tuple[DeployPlan | None, str]:
+        """The plan to go ahead with (None: refused), and the ack line: a refusal
+        or bad input is decided here, from the manifest and the database alone."""
         refused = self._handler.refusal(command, caller)
         if refused:
-            return False, refused
+            return None, refused
         try:
             plan = self._handler.plan_for(command, caller)
-        except (BadInput, ManifestError, RequestError, AdapterError) as exc:
-            return False, f"error: {exc}"
+        except BAD_INPUT as exc:
+            return None, f"error: {exc}"
         approval = plan.app.approval
         if not approval.required:
-            return True, f"Planning deploy of {command.app} ({plan.strategy})…"
+            return plan, f"Planning deploy of {command.app} ({plan.strategy})…"
         if not approval.approvers:
-            return False, f"error: {command.app} requires approval but approval.approvers is empty"
+            return None, f"error: {command.app} requires approval but approval.approvers is empty"
         who = ", ".join(authz.mention(user) for user in approval.approvers)
-        return True, f"{command.app} needs approval: asking {who} ({plan.strategy})…"
+        return plan, f"{command.app} needs approval: asking {who} ({plan.strategy})…"
 
     def reaction(self, ack: Ack, event: dict[str, Any]) -> None:
         # Bolt has already dropped the bot's own reactions (ignoring_self_events).
