@@ -274,3 +274,26 @@ def test_answers_fall_back_to_chat_post_ephemeral_when_the_response_url_fails(
     ]
     assert len(posts(calls)) == 1  # the request message itself
     assert "Traceback" not in server.logs
+
+
+def test_an_approved_deploy_that_cannot_start_says_why_in_its_thread(
+    workdir: Path, write_manifest: WriteManifest, serve: Serve, slack_fake: SlackFake
+) -> None:
+    write_manifest(
+        slack={"channel": CHANNEL},
+        approval={"required": True, "approvers": [LEAD], "timeout": "10m"},
+        connection={"type": "ssh", "user": "deploy", "key_file": str(workdir / "gone")},
+    )
+    server = serve()
+    approval_id, ts = ask(server, slack_fake)
+
+    server.sender.reaction("white_check_mark", user=LEAD, channel=CHANNEL, ts=ts)
+
+    calls = slack_fake.wait_for(lambda cs: any("cannot deploy" in t for t in in_thread(cs, ts)))
+    assert in_thread(calls, ts)[-1] == (
+        f"error: cannot deploy after approval: apps.shop.connection.key_file: "
+        f"{workdir / 'gone'}: no such file"
+    )
+    assert approval_row(server.db, approval_id)["status"] == "approved"
+    assert deploys(server.db) == []
+    assert "Traceback" not in server.logs

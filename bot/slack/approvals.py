@@ -14,7 +14,7 @@ from typing import Any, Protocol, cast
 
 from bot import authz
 from bot.commands import DeployCommand
-from bot.handler import BadInput, Caller, CommandHandler, FrontEnd
+from bot.handler import BAD_INPUT, BadInput, Caller, CommandHandler, FrontEnd
 from bot.slack import blocks
 from bot.slack.front import SlackFrontEnd, slack_text
 from bot.slack.jobs import Jobs
@@ -23,10 +23,9 @@ from bot.slack.posters import Poster
 from bot.wiring import Services
 from strategies.cancel import CancelToken
 from strategies.durations import format_duration
-from strategies.manifest import ManifestError
 from strategies.plan import DeployPlan
 from strategies.ports import ApprovalRecord, ApprovalStatus, NewApproval
-from strategies.requests import RequestError, StrategyName
+from strategies.requests import StrategyName
 
 APPROVE, REJECT = "shipbot_approve", "shipbot_reject"
 SYSTEM = "shipbot"  # decided_by of an expiry
@@ -192,10 +191,9 @@ class SlackApprovals:
         try:
             # Planned now, not when requested: settings may have changed meanwhile.
             plan = self._runner.plan_for(command, Caller(request.requested_by, channel))
-        except (ManifestError, RequestError) as exc:
+            self._runner.run_plan(plan, front, cancel)
+        except BAD_INPUT as exc:  # e.g. the manifest changed, or a key file went away
             front.error(f"error: cannot deploy after approval: {exc}")
-            return
-        self._runner.run_plan(plan, front, cancel)
 
     def _schedule(self, approval_id: int, when: datetime) -> None:
         self._timers.at(str(approval_id), when, lambda: self.expire(approval_id))
