@@ -71,9 +71,13 @@ def describe_server(status: str, lb: str, detail: str) -> str:
     text = _STATUS_WORDS.get(status, status)
     if detail:
         text += f" ({detail})"
-    if lb in _LB_WORDS and status != "skipped":
-        text += f", {_LB_WORDS[lb]}"
-    return text
+    where = describe_position(status, lb)
+    return f"{text}, {where}" if where else text
+
+
+def describe_position(status: str, lb: str) -> str:
+    """``OUT of the load balancer``; empty where there is nothing to say (untouched, n/a)."""
+    return "" if status == "skipped" else _LB_WORDS.get(lb, "")
 
 
 def count_line(outcomes: Iterable[ServerOutcome]) -> str:

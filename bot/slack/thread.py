@@ -29,7 +29,13 @@ from strategies.events import (
     StepFinished,
 )
 from strategies.plan import DeployPlan
-from strategies.results import DeployResult, ServerOutcome, count_line, describe_server
+from strategies.results import (
+    DeployResult,
+    ServerOutcome,
+    count_line,
+    describe_position,
+    describe_server,
+)
 
 log = logging.getLogger(__name__)
 
@@ -218,9 +224,8 @@ def outcome_table(outcomes: tuple[ServerOutcome, ...]) -> list[str]:
     rows = [("server", "outcome", "load balancer", "took")]
     for o in outcomes:
         outcome = describe_server(o.status, "n/a", o.detail)
-        position = describe_server(o.status, o.lb, "")[len(describe_server(o.status, "n/a", "")) :]
         took = format_duration(o.duration) if o.duration else "-"
-        rows.append((o.server, outcome, position.lstrip(", ") or "-", took))
+        rows.append((o.server, outcome, describe_position(o.status, o.lb) or "-", took))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return [
         "  ".join([*(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)), row[3]])
