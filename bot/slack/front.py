@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from bot.slack.blocks import escape
 from bot.slack.poster import MessageRef
 from bot.slack.posters import Poster
 from bot.slack.thread import SlackDeployThread
@@ -23,8 +24,7 @@ def slack_text(text: str) -> str:
 
     Echoed user input (a refused ref such as ``<!channel>``) then cannot ping anyone.
     """
-    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MENTION.sub(r"<\1>", escaped)
+    return _MENTION.sub(r"<\1>", escape(text))
 
 
 def unescape(text: str) -> str:
