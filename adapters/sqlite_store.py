@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from adapters.liveness import process_gone
 from adapters.sqlite_approvals import ApprovalTables
 from adapters.sqlite_schema import (
     Row,
@@ -112,7 +113,7 @@ class SqliteStore(ApprovalTables):
         with self._transaction():
             lock = self._row("SELECT * FROM locks WHERE app = ?", [deploy.app])
             if lock is not None:
-                if not _process_gone(lock["pid"], lock["hostname"]):
+                if not process_gone(lock["pid"], lock["hostname"]):
                     since = parse_time(lock["since"])
                     raise DeployLocked(deploy.app, lock["holder"], since, lock["deploy_id"])
                 self._interrupt(lock, deploy.started_at)
@@ -256,7 +257,7 @@ class SqliteStore(ApprovalTables):
             lock = self._row("SELECT * FROM locks WHERE app = ?", [app])
             if lock is None:
                 return None
-            if _process_gone(lock["pid"], lock["hostname"]):
+            if process_gone(lock["pid"], lock["hostname"]):
                 self._interrupt(lock, datetime.now(UTC))
                 return None
             return self._deploy(lock["deploy_id"])
@@ -332,26 +333,3 @@ def _enable_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
-
-
-def _process_gone(pid: int, hostname: str) -> bool:
-    """Whether the lock holder is known dead; only a process on this host can be checked."""
-    if hostname != socket.gethostname() or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # it exists, under another user
-    return _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    # A zombie still answers kill(pid, 0) until its parent reaps it, yet it holds nothing.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # The command name may hold spaces and parentheses; the state follows the last ")".
-    return stat.rpartition(")")[2].split()[0] == "Z"
