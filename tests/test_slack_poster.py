@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 
-from bot.slack.poster import MessageNotPosted, MessageRef, SlackPoster
+from bot.slack.message import MessageNotPosted, MessageRef
+from bot.slack.poster import SlackPoster
 from bot.slack.posters import ChannelPosters
 from tests.infra.slack import SlackFake
 

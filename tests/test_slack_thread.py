@@ -12,7 +12,8 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.slack import blocks as kit
-from bot.slack.poster import MessageRef, SlackPoster
+from bot.slack.message import MessageRef
+from bot.slack.poster import SlackPoster
 from bot.slack.thread import SlackDeployThread, outcome_table
 from bot.wiring import Services
 from strategies.plan import DeployPlan, plan

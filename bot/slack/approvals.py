@@ -18,7 +18,7 @@ from bot.handler import BAD_INPUT, BadInput, Caller, CommandHandler, FrontEnd
 from bot.slack import blocks
 from bot.slack.front import SlackFrontEnd, slack_text
 from bot.slack.jobs import Jobs
-from bot.slack.poster import MessageNotPosted, MessageRef
+from bot.slack.message import MessageNotPosted, MessageRef
 from bot.slack.posters import Poster
 from bot.wiring import Services
 from strategies.cancel import CancelToken

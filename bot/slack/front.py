@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 
 from bot.slack.blocks import escape
-from bot.slack.poster import MessageRef
+from bot.slack.message import MessageRef
 from bot.slack.posters import Poster
 from bot.slack.thread import SlackDeployThread
 from strategies.events import Listener

@@ -22,54 +22,15 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from bot.slack.message import MessageRef
 from bot.slack.retry import send
 
 log = logging.getLogger(__name__)
 
+# How long a reply or update waits for its message's ts (another channel's poster may send it).
+THREAD_WAIT = 30.0
+
 Blocks = list[dict[str, Any]]
-
-
-class MessageNotPosted(Exception):
-    """The message could not be posted; the reason was logged."""
-
-
-class MessageRef:
-    """A message that is or will be posted; ``ts`` resolves once Slack answers."""
-
-    def __init__(self, channel: str) -> None:
-        self.channel = channel
-        self._settled = threading.Event()
-        self._ts: str | None = None
-
-    @classmethod
-    def existing(cls, channel: str, ts: str) -> MessageRef:
-        """A message posted earlier (an approval request, even after a restart)."""
-        ref = cls(channel)
-        ref._settle(ts)
-        return ref
-
-    def ts(self, timeout: float | None = None) -> str:
-        """Block until the message is delivered; its Slack timestamp."""
-        if not self._settled.wait(timeout):
-            raise TimeoutError(f"message to {self.channel} not delivered in {timeout}s")
-        if self._ts is None:
-            raise MessageNotPosted(f"message to {self.channel} could not be posted")
-        return self._ts
-
-    def peek(self) -> str | None:
-        """The timestamp if delivered, else None (not yet, or never)."""
-        return self._ts
-
-    @property
-    def settled(self) -> bool:
-        return self._settled.is_set()
-
-    def _settle(self, ts: str | None) -> None:
-        self._ts = ts
-        self._settled.set()
-
-    def __repr__(self) -> str:
-        return f"MessageRef({self.channel!r}, ts={self._ts!r})"
 
 
 @dataclass
@@ -199,7 +160,7 @@ class SlackPoster:
             except Exception:
                 log.exception("Slack %s failed", call.method)
                 if call.posts is not None and not call.posts.settled:
-                    call.posts._settle(None)
+                    call.posts.settle(None)
             with self._cond:
                 self._outstanding.discard(call.seq)
                 self._cond.notify_all()
@@ -236,13 +197,13 @@ class SlackPoster:
     def _execute(self, call: _Call) -> None:
         args = dict(call.args)
         if call.thread is not None:
-            parent = _delivered_ts(call.thread)
+            parent = call.thread.wait(THREAD_WAIT)
             if parent is None:
                 log.warning("parent message never posted: %s goes to the channel", call.method)
             else:
                 args["thread_ts"] = parent
         if call.target is not None:
-            target = _delivered_ts(call.target)
+            target = call.target.wait(THREAD_WAIT)
             if target is None:
                 log.warning("dropping %s: its message was never posted", call.method)
                 return
@@ -251,15 +212,9 @@ class SlackPoster:
             self._buckets[args["channel"]].tokens -= 1
         answer = send(self._client, call.method, args, attempts=self._attempts)
         if call.posts is not None:
-            call.posts._settle(answer.get("ts") if answer else None)
+            call.posts.settle(answer.get("ts") if answer else None)
         if call.method == "chat.update":
             self._last_update[(args["channel"], args["ts"])] = time.monotonic()
-
-
-def _delivered_ts(ref: MessageRef, timeout: float = 30) -> str | None:
-    """The ts of a message another poster may still be sending; None if it never was."""
-    ref._settled.wait(timeout)
-    return ref.peek()
 
 
 def _message(*, channel: str, text: str, blocks: Blocks | None) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 from slack_sdk import WebClient
 
-from bot.slack.poster import Blocks, MessageRef, SlackPoster
+from bot.slack.message import MessageRef
+from bot.slack.poster import Blocks, SlackPoster
 
 
 class Poster(Protocol):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from bot import render
 from bot.slack import blocks as kit
-from bot.slack.poster import MessageRef
+from bot.slack.message import MessageRef
 from bot.slack.posters import Poster
 from strategies.durations import format_duration
 from strategies.events import (

@@ -1,0 +1,58 @@
+"""A Slack message that is or will be posted: its ``ts`` arrives when Slack answers.
+
+The poster hands one back at once, so a deploy never waits for Slack; what
+needs the timestamp (a thread reply, an update) waits on it instead.
+"""
+
+from __future__ import annotations
+
+import threading
+
+
+class MessageNotPosted(Exception):
+    """The message could not be posted; the reason was logged."""
+
+
+class MessageRef:
+    """A message that is or will be posted; ``ts`` resolves once Slack answers."""
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self._settled = threading.Event()
+        self._ts: str | None = None
+
+    @classmethod
+    def existing(cls, channel: str, ts: str) -> MessageRef:
+        """A message posted earlier (an approval request, even after a restart)."""
+        ref = cls(channel)
+        ref.settle(ts)
+        return ref
+
+    def ts(self, timeout: float | None = None) -> str:
+        """Block until the message is delivered; its Slack timestamp."""
+        if not self._settled.wait(timeout):
+            raise TimeoutError(f"message to {self.channel} not delivered in {timeout}s")
+        if self._ts is None:
+            raise MessageNotPosted(f"message to {self.channel} could not be posted")
+        return self._ts
+
+    def peek(self) -> str | None:
+        """The timestamp if delivered, else None (not yet, or never)."""
+        return self._ts
+
+    def wait(self, timeout: float) -> str | None:
+        """The timestamp once Slack answered (waiting up to ``timeout``); None if never."""
+        self._settled.wait(timeout)
+        return self._ts
+
+    @property
+    def settled(self) -> bool:
+        return self._settled.is_set()
+
+    def settle(self, ts: str | None) -> None:
+        """Set by the poster when Slack answered: the ts, or None if it never will."""
+        self._ts = ts
+        self._settled.set()
+
+    def __repr__(self) -> str:
+        return f"MessageRef({self.channel!r}, ts={self._ts!r})"
