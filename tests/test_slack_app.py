@@ -50,6 +50,7 @@ def test_serial_deploy_acks_at_once_then_threads_its_progress_under_one_parent(
 
     assert answer.status == 200
     assert answer.took < 3, "Slack drops a slash command not acked within 3 s"
+    print(f"\n/deploy acked in {answer.took * 1000:.0f} ms")  # a figure for the notes (-s)
     assert answer.json == {
         "response_type": "ephemeral",
         "text": "Planning deploy of shop (serial)…",
