@@ -71,7 +71,11 @@ def aws_client(service: str, app_name: str, app: App) -> Any:
             f"{path}.region: no AWS region; set it here, or AWS_DEFAULT_REGION, "
             "or a region in the AWS profile"
         )
-    config = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=20)
+    # Every call is bounded: load_balancer.timeout to connect and again to read
+    # the answer, for each of botocore's attempts.
+    config = Config(
+        retries={"mode": "standard"}, connect_timeout=lb.timeout, read_timeout=lb.timeout
+    )
     try:
         return session.client(service, endpoint_url=lb.endpoint_url, config=config)
     except ValueError as exc:  # botocore: "Invalid endpoint: ..."
@@ -161,6 +165,11 @@ class ElbV2LoadBalancer:
             return _UNAVAILABLE.get(reason, "draining")
         return _ELBV2_STATES.get(state)  # a state this build does not know: cannot tell
 
+    def check(self, server: Server) -> LbReport | None:
+        """Pre-flight: the target group answers (a missing one is TargetGroupNotFound).
+        A target not registered is no problem: the deploy registers it."""
+        return self.report(server)
+
     def _target(self, server: Server) -> dict[str, str]:
         return {"Id": _lookup(self._targets, server)}
 
@@ -234,6 +243,10 @@ class ElbLoadBalancer:
         if registered:
             return "serving" if state == "InService" else "starting"
         return "draining" if state == "InService" else "drained"
+
+    def check(self, server: Server) -> LbReport | None:
+        """Pre-flight: the ELB answers (a missing one is LoadBalancerNotFound)."""
+        return self.report(server)
 
     def _registered(self) -> set[str]:
         answer = self.client.describe_load_balancers(LoadBalancerNames=[self._name])

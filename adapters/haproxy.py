@@ -62,7 +62,7 @@ class HAProxyLoadBalancer:
         for index, server in enumerate(app.servers):
             if server.lb_name is not None:
                 _check_name(server.lb_name, f"apps.{app_name}.servers[{index}].lb_name")
-        return cls(lb.socket, lb.backend)
+        return cls(lb.socket, lb.backend, timeout=lb.timeout)
 
     def remove(self, server: Server) -> None:
         self._set(_name(server), "state drain")
@@ -78,18 +78,28 @@ class HAProxyLoadBalancer:
             self._set(name, "state ready")
 
     def report(self, server: Server) -> LbReport | None:
+        """Where the server is; a drain that has finished is completed with ``maint``,
+        so that no new session can reach it while it deploys."""
         name = _name(server)
+        report, state = self._observe(name)
+        if report == "drained" and not state.admin_state & ADMIN_MAINT:
+            self._set(name, "state maint", refused=False)
+        return report
+
+    def check(self, server: Server) -> LbReport | None:
+        """Like ``report``, changing nothing."""
+        return self._observe(_name(server))[0]
+
+    def _observe(self, name: str) -> tuple[LbReport, ServerState]:
         state = self.server_state(name)
         if state is None:
             raise LoadBalancerError(self._not_listed(name), refused=True)
         if state.admin_state & ADMIN_MAINT:
-            return "drained"
+            return "drained", state
         if state.admin_state & ADMIN_DRAIN:
-            if self.sessions(name) > 0:
-                return "draining"
-            self._set(name, "state maint", refused=False)
-            return "drained"
-        return "serving" if state.op_state in (OP_STARTING, OP_RUNNING) else "starting"
+            return ("draining" if self.sessions(name) > 0 else "drained"), state
+        serving = state.op_state in (OP_STARTING, OP_RUNNING)
+        return ("serving" if serving else "starting"), state
 
     def server_state(self, name: str) -> ServerState | None:
         """From ``show servers state BACKEND``; None if the backend has no such server."""

@@ -35,6 +35,20 @@ class LocalExecutor:
     def workdir(self, server: Server) -> Path:
         return self._root / server.name
 
+    def check(self, server: Server) -> str | None:
+        """The working directory exists and is writable, or can be created (it is
+        not created here: pre-flight changes nothing)."""
+        workdir = self.workdir(server)
+        existing = workdir
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            return f"{workdir}: {existing} is not a directory"
+        if not os.access(existing, os.W_OK | os.X_OK):
+            verb = "write to" if existing == workdir else "create"
+            return f"{workdir}: cannot {verb} it (permission denied on {existing})"
+        return None
+
     def run(
         self,
         server: Server,

@@ -53,6 +53,12 @@ class MemoryLoadBalancer:
             self._changed[name] = self._monotonic()
             self.history.append((action, name))
 
+    def check(self, server: Server) -> LbReport | None:
+        name = server.lb_name or server.name
+        if name not in self._known:
+            raise LoadBalancerError(f"no server named {name!r} in the load balancer", refused=True)
+        return self.report(server)
+
     def report(self, server: Server) -> LbReport | None:
         name = server.lb_name or server.name
         with self._lock:

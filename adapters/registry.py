@@ -29,6 +29,9 @@ class NoLoadBalancer:
     def report(self, server: Server) -> LbReport | None:
         return None
 
+    def check(self, server: Server) -> LbReport | None:
+        return None
+
 
 def _local(app_name: str, app: App) -> Executor:
     return LocalExecutor(app.connection.root, app_name)

@@ -1,36 +1,20 @@
-"""Pending approvals and seen chat events, the part of ``SqliteStore`` the Slack app needs.
-
-A mixin so ``sqlite_store.py`` stays about deploys; it shares the store's
-connection and its ``BEGIN IMMEDIATE`` transactions.
-"""
+"""Pending approvals and seen chat events, the part of ``SqliteStore`` the Slack app needs."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any
 
+from adapters.sqlite_jobs import JobTables
 from adapters.sqlite_schema import Row, approval_record, time_text
-from strategies.ports import ApprovalRecord, ApprovalStatus, NewApproval
+from strategies.records import ApprovalRecord, ApprovalStatus, NewApproval, NewJob
 
 # Slack retries an event for about an hour at most; a day is plenty.
 SEEN_EVENTS_KEPT = timedelta(days=1)
 
 
-class ApprovalTables:
+class ApprovalTables(JobTables):
     """Approvals: one row per request; a decision is a guarded UPDATE, so only one wins."""
-
-    # Provided by SqliteStore.
-    def _transaction(self, *, write: bool = True) -> AbstractContextManager[None]:
-        raise NotImplementedError
-
-    def _execute(self, sql: str, params: list[Any]) -> sqlite3.Cursor:
-        raise NotImplementedError
-
-    def _rows(self, sql: str, params: list[Any]) -> list[Row]:
-        raise NotImplementedError
 
     def create_approval(self, approval: NewApproval) -> int:
         cursor = self._execute(
@@ -77,12 +61,25 @@ class ApprovalTables:
         if status == "pending":
             raise ValueError("a decision cannot be 'pending'")
         with self._transaction():
-            cursor = self._execute(
-                "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ? "
-                "WHERE id = ? AND status = 'pending'",
-                [status, by, time_text(at), approval_id],
-            )
-            return bool(cursor.rowcount)
+            return self._decide(approval_id, status, by, at)
+
+    def _decide(self, approval_id: int, status: ApprovalStatus, by: str, at: datetime) -> bool:
+        cursor = self._execute(
+            "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ? "
+            "WHERE id = ? AND status = 'pending'",
+            [status, by, time_text(at), approval_id],
+        )
+        return bool(cursor.rowcount)
+
+    def approve_into_job(
+        self, approval_id: int, *, by: str, at: datetime, job: NewJob, owner: str
+    ) -> int | None:
+        """Approve and accept the deploy job in one transaction, so an approval is
+        never recorded without the deploy it starts (or its announcement)."""
+        with self._transaction():
+            if not self._decide(approval_id, "approved", by, at):
+                return None
+            return self._accept(job, owner)
 
     def mark_event_seen(self, event_id: str, at: datetime) -> bool:
         """Record a chat event id; False if it was seen before (a retry).

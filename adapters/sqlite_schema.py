@@ -9,10 +9,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from strategies.ports import (
+from strategies.records import (
     ApprovalRecord,
     DeployRecord,
+    JobRecord,
     NewApproval,
+    NewJob,
     ServerRecord,
     StepRecord,
 )
@@ -144,6 +146,63 @@ def create_approvals(db: Database) -> None:
     db.execute("CREATE INDEX seen_events_by_time ON seen_events (seen_at)")
 
 
+def add_leases_and_recovery(db: Database) -> None:
+    # A lock names its holder precisely (boot id, PID namespace, pid start time)
+    # and carries the deploy's lease; kind 'recovery' is the lock an interrupted
+    # deploy keeps while its journal shows servers out of the load balancer.
+    for sql in (
+        "ALTER TABLE locks ADD COLUMN kind TEXT NOT NULL DEFAULT 'deploy'",
+        "ALTER TABLE locks ADD COLUMN detail TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE locks ADD COLUMN boot_id TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE locks ADD COLUMN pid_ns TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE locks ADD COLUMN pid_start TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE locks ADD COLUMN lease_until TEXT",
+        "ALTER TABLE deploys ADD COLUMN recovers INTEGER REFERENCES deploys (id)",
+        "ALTER TABLE deploys ADD COLUMN recovered_at TEXT",
+        "ALTER TABLE deploys ADD COLUMN recovered_by TEXT",
+        "ALTER TABLE deploys ADD COLUMN channel TEXT",
+        "ALTER TABLE deploys ADD COLUMN thread_ts TEXT",
+        "ALTER TABLE deploys ADD COLUMN announced_at TEXT",
+        "ALTER TABLE deploy_servers ADD COLUMN planned TEXT NOT NULL DEFAULT '[]'",
+    ):
+        db.execute(sql)
+
+
+def create_jobs(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE processes (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            hostname TEXT NOT NULL,
+            boot_id TEXT NOT NULL,
+            pid_ns TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            pid_start TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            heartbeat_at TEXT NOT NULL,
+            lease_until TEXT NOT NULL,
+            stopped_at TEXT
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            app TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            text TEXT NOT NULL,
+            approval_id INTEGER REFERENCES approvals (id),
+            thread_ts TEXT,
+            created_at TEXT NOT NULL,
+            owner TEXT NOT NULL REFERENCES processes (id),
+            status TEXT NOT NULL DEFAULT 'accepted',
+            reason TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db.execute("CREATE INDEX jobs_by_status ON jobs (status, owner)")
+
+
 # Append only: a released migration is never edited or reordered.
 MIGRATIONS: list[Migration] = [
     create_settings,
@@ -152,6 +211,8 @@ MIGRATIONS: list[Migration] = [
     create_applied_waits,
     create_locks,
     create_approvals,
+    add_leases_and_recovery,
+    create_jobs,
 ]
 
 
@@ -212,6 +273,10 @@ def deploy_record(row: Row, servers: tuple[ServerRecord, ...]) -> DeployRecord:
         status=row["status"],
         summary=row["summary"],
         servers=servers,
+        recovers=row["recovers"],
+        channel=row["channel"],
+        thread_ts=row["thread_ts"],
+        cancel_requested_by=row["cancel_requested_by"],
     )
 
 
@@ -225,6 +290,7 @@ def server_record(row: Row) -> ServerRecord:
         output_tail=row["output_tail"],
         started_at=parse_optional_time(row["started_at"]),
         finished_at=parse_optional_time(row["finished_at"]),
+        planned=tuple(json.loads(row["planned"])),
     )
 
 
@@ -238,6 +304,24 @@ def step_record(row: Row) -> StepRecord:
         started_at=parse_time(row["started_at"]),
         finished_at=parse_optional_time(row["finished_at"]),
         detail=row["detail"],
+    )
+
+
+def job_record(row: Row) -> JobRecord:
+    return JobRecord(
+        id=row["id"],
+        job=NewJob(
+            kind=row["kind"],
+            app=row["app"],
+            requested_by=row["requested_by"],
+            channel=row["channel"],
+            text=row["text"],
+            created_at=parse_time(row["created_at"]),
+            approval_id=row["approval_id"],
+            thread_ts=row["thread_ts"],
+        ),
+        status=row["status"],
+        owner=row["owner"],
     )
 
 

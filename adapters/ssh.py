@@ -62,8 +62,29 @@ class SshExecutor:
         rules = HostKeyRules(
             _known_hosts(conn.known_hosts, f"{where}.known_hosts"), conn.accept_unknown_host_keys
         )
-        pool = ConnectionPool(rules, credentials, conn.connect_timeout)
+        pool = ConnectionPool(rules, credentials, conn.connect_timeout, keepalive=conn.keepalive)
         return cls(endpoints, pool, timeout=conn.connect_timeout)
+
+    def check(self, server: Server) -> str | None:
+        """Log in (or reuse the connection, after a round trip proves it still
+        answers), so that a server that cannot be reached is found before the
+        deploy changes anything on it or in the load balancer."""
+        endpoint = self._endpoints.get(server.name)
+        if endpoint is None:
+            return f"{server.name} is not a server of this app"
+        for attempt in (1, 2):
+            try:
+                client = self._pool.client(endpoint)
+                self._open(client, endpoint).close()
+                return None
+            except ConnectError as exc:
+                return str(exc)
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                # A connection that looked alive but does not answer: log in afresh once.
+                self._pool.discard(endpoint)
+                if attempt == 2:
+                    return f"{endpoint.where}: the connection does not answer ({exc})"
+        return None  # not reached: the second attempt returns
 
     def run(
         self,

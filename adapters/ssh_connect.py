@@ -78,8 +78,16 @@ class ConnectionPool:
     its connection and each gets its own ``direct-tcpip`` channel through it.
     """
 
-    def __init__(self, rules: HostKeyRules, credentials: Credentials, timeout: float) -> None:
+    def __init__(
+        self,
+        rules: HostKeyRules,
+        credentials: Credentials,
+        timeout: float,
+        *,
+        keepalive: float = 0.0,
+    ) -> None:
         self._rules, self._credentials, self._timeout = rules, credentials, timeout
+        self._keepalive = keepalive
         self._clients: dict[Endpoint, paramiko.SSHClient] = {}
         self._opened: list[paramiko.SSHClient] = []
         self._locks: dict[Endpoint, threading.Lock] = {}
@@ -96,10 +104,22 @@ class ConnectionPool:
             if existing is not None and transport is not None and transport.is_active():
                 return existing
             client = self._connect(endpoint)
+            transport = client.get_transport()
+            if transport is not None and self._keepalive > 0:
+                # A connection opened at pre-flight may wait a long serial deploy for
+                # its turn: keepalives stop NAT and firewalls from dropping it idle.
+                transport.set_keepalive(max(1, round(self._keepalive)))
             with self._guard:
                 self._clients[endpoint] = client
                 self._opened.append(client)
             return client
+
+    def discard(self, endpoint: Endpoint) -> None:
+        """Forget ``endpoint``'s connection (it stopped answering); the next use logs in again."""
+        with self._guard:
+            client = self._clients.pop(endpoint, None)
+        if client is not None:
+            client.close()
 
     def close(self) -> None:
         """Close every connection, servers before the bastions they go through."""

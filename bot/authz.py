@@ -1,6 +1,6 @@
 """Who may do what: decided here, once, for every front end.
 
-- ``deployers`` (user ids, or ``"*"``) may deploy and cancel an app;
+- ``deployers`` (user ids, or ``"*"``) may deploy, cancel and recover an app;
 - ``settings_editors`` may change its settings (default: the deployers);
 - ``approval.approvers`` may approve or reject a pending deploy, never approve their
   own (a requester may withdraw it by rejecting);
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.commands import CancelCommand, Command, DeployCommand, SettingsCommand
+from bot.commands import CancelCommand, Command, DeployCommand, RecoverCommand, SettingsCommand
 from strategies.manifest import App, Manifest
 
 ANYONE = "*"
@@ -63,6 +63,8 @@ def refusal(
         return _check(manifest, command.app, user, "deploy", "deployers")
     if isinstance(command, CancelCommand):
         return _check(manifest, command.app, user, "cancel deploys of", "deployers")
+    if isinstance(command, RecoverCommand):
+        return _check(manifest, command.app, user, "recover", "deployers")
     if isinstance(command, SettingsCommand) and command.action in ("set", "unset"):
         name = command.app or manifest.app_for_channel(channel)
         return None if name is None else _check(manifest, name, user, "change settings of", None)

@@ -30,11 +30,15 @@ HELP = """\
 usage: shipbot [--manifest FILE] [--db FILE] COMMAND ...
 
 commands:
-  deploy APP [--serial|--parallel] [--ref REF] [--servers a,b] [--dry-run] [--skip-approval]
+  deploy APP [--serial|--parallel] [--ref REF] [--servers a,b] [--dry-run] [--force]
+             [--skip-approval]
+                        --force: skip servers unreachable at pre-flight instead of refusing
   plan APP [--serial|--parallel] [--ref REF] [--servers a,b]
   history APP           recent deploys with each server's outcome
-  status [APP]          running deploy, or the last one
+  status [APP]          running deploy, or the last one; finds deploys whose process died
   cancel APP            stop APP's running deploy at the next step boundary
+  recover APP           after an interrupted deploy: put back the servers it left out
+                        of the load balancer whose state is known good; release the lock
   settings set -s APP KEY VALUE | get -s APP KEY | list -s APP | unset -s APP KEY
   shell [--user NAME] [--channel ID]
                         console chat: type chat commands, or pipe them in
@@ -53,7 +57,8 @@ refused unless `deploy --skip-approval` is given. `shell --user ID` acts as that
 environment (serve, socket): SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN
 (socket), SLACK_API_URL (default Slack's own)
 
-exit status: 0 success, 1 the deploy failed (or was refused), 2 bad usage or input"""
+exit status: 0 success, 1 the deploy failed (or was refused, or recovery left servers
+out for a person), 2 bad usage or input"""
 
 _SLACK = ("serve", "socket")
 _SKIP_APPROVAL = "--skip-approval"
@@ -64,6 +69,7 @@ _CHAT = {
     "history": ("/deploy", "history"),
     "status": ("/deploy", "status"),
     "cancel": ("/deploy", "cancel"),
+    "recover": ("/deploy", "recover"),
     "settings": ("/settings", ""),
 }
 

@@ -19,10 +19,11 @@ SettingsAction = Literal["set", "get", "list", "unset"]
 
 USAGE: dict[str, str] = {
     "deploy": "/deploy APP [--serial|--parallel] [--ref REF] [--servers a,b] [--dry-run]"
-    " (APP cannot be status, history, cancel or help: those are sub-commands)",
+    " [--force] (APP cannot be status, history, cancel, recover or help: those are sub-commands)",
     "deploy status": "/deploy status [APP]",
     "deploy history": "/deploy history [APP]",
     "deploy cancel": "/deploy cancel APP",
+    "deploy recover": "/deploy recover APP",
     "settings set": "/settings set [-s APP] KEY VALUE",
     "settings get": "/settings get [-s APP] KEY",
     "settings list": "/settings list [-s APP]",
@@ -31,7 +32,7 @@ USAGE: dict[str, str] = {
 }
 
 _COMMANDS = "commands: /deploy, /settings, /help"
-_DEPLOY_WORDS = ("status", "history", "cancel", "help")
+_DEPLOY_WORDS = ("status", "history", "cancel", "recover", "help")
 # Each option mapped to whether it takes a value.
 _DEPLOY_OPTIONS = {
     "--serial": False,
@@ -39,6 +40,7 @@ _DEPLOY_OPTIONS = {
     "--ref": True,
     "--servers": True,
     "--dry-run": False,
+    "--force": False,
 }
 _SETTINGS_OPTIONS = {"-s": True, "--app": True}
 # Each action with the positional words it takes after any -s APP.
@@ -65,6 +67,7 @@ class DeployCommand:
     ref: str | None = None
     servers: tuple[str, ...] | None = None
     dry_run: bool = False
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,11 @@ class CancelCommand:
 
 
 @dataclass(frozen=True)
+class RecoverCommand:
+    app: str
+
+
+@dataclass(frozen=True)
 class SettingsCommand:
     action: SettingsAction
     app: str | None = None
@@ -96,7 +104,13 @@ class HelpCommand:
 
 
 Command: TypeAlias = (
-    DeployCommand | StatusCommand | HistoryCommand | CancelCommand | SettingsCommand | HelpCommand
+    DeployCommand
+    | StatusCommand
+    | HistoryCommand
+    | CancelCommand
+    | RecoverCommand
+    | SettingsCommand
+    | HelpCommand
 )
 
 
@@ -161,11 +175,11 @@ def _parse_deploy(args: list[str]) -> Command:
     if word in ("status", "history"):
         app = _app_argument(rest, f"deploy {word}")
         return StatusCommand(app) if word == "status" else HistoryCommand(app)
-    if word == "cancel":
-        app = _app_argument(rest, "deploy cancel")
+    if word in ("cancel", "recover"):
+        app = _app_argument(rest, f"deploy {word}")
         if app is None:
-            raise _error("missing APP", "deploy cancel")
-        return CancelCommand(app)
+            raise _error("missing APP", f"deploy {word}")
+        return CancelCommand(app) if word == "cancel" else RecoverCommand(app)
     return _parse_deploy_app(args)
 
 
@@ -185,6 +199,7 @@ def _parse_deploy_app(args: list[str]) -> DeployCommand:
         ref=_checked_ref(ref) if ref is not None else None,
         servers=_checked_servers(servers) if servers is not None else None,
         dry_run="--dry-run" in options,
+        force="--force" in options,
     )
 
 

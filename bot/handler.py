@@ -15,17 +15,20 @@ from bot.commands import (
     DeployCommand,
     HelpCommand,
     HistoryCommand,
+    RecoverCommand,
     SettingsCommand,
     StatusCommand,
     UsageError,
     parse_line,
 )
 from bot.wiring import Services
+from strategies import recovery
 from strategies.cancel import CancelToken
 from strategies.events import Listener
 from strategies.manifest import ManifestError
 from strategies.plan import DeployPlan, plan
-from strategies.ports import DeployLocked
+from strategies.ports import LoadBalancerError
+from strategies.records import DeployLocked
 from strategies.requests import DeployRequest, RequestError
 from strategies.settings import SETTINGS, SettingError, format_value, parse_setting, spec_for
 
@@ -82,6 +85,7 @@ class CommandHandler:
             StatusCommand: self._status,
             HistoryCommand: self._history,
             CancelCommand: self._cancel,
+            RecoverCommand: self._recover,
             SettingsCommand: self._settings,
             HelpCommand: self._help,
         }
@@ -132,6 +136,7 @@ class CommandHandler:
             ref=command.ref,
             servers=command.servers,
             dry_run=command.dry_run,
+            force=command.force,
         )
         return plan(request, app, store.get_settings(command.app), store.applied_waits(command.app))
 
@@ -209,10 +214,67 @@ class CommandHandler:
         apps = [command.app] if command.app else sorted(manifest.apps)
         for name in apps:
             manifest.app(name)
+        for record in store.sweep_interrupted(self.services.clock.now()):
+            front.reply(render.interrupted_line(record))
+        for name in apps:
+            locked_by = store.recovery_lock(name)
             front.reply(
-                render.status_line(name, store.running_deploy(name), store.history(name, 1))
+                render.status_line(
+                    name,
+                    store.running_deploy(name),
+                    store.history(name, 1),
+                    recovery=store.get_deploy(locked_by) if locked_by is not None else None,
+                )
             )
         return EXIT_OK
+
+    def _recover(
+        self, command: RecoverCommand, caller: Caller, front: FrontEnd, cancel: CancelToken | None
+    ) -> int:
+        name, store = command.app, self.services.store
+        app = self.services.manifest.app(name)
+        store.sweep_interrupted(self.services.clock.now())
+        running = store.running_deploy(name)
+        if running is not None:
+            front.error(
+                f"refused: deploy #{running.id} of {name} is still running (by "
+                f"{running.requested_by}); stop it with /deploy cancel {name}"
+            )
+            return EXIT_FAILED
+        record = store.last_interrupted(name)
+        if record is None:
+            front.reply(f"nothing to recover for {name}: its last deploy was not interrupted")
+            return EXIT_OK
+        lb = self.services.load_balancer(name)
+
+        def lb_now(server: str) -> str:
+            try:
+                return lb.check(app.server(server)) or "unknown"
+            except (LoadBalancerError, KeyError) as exc:
+                return f"unknown ({exc})"
+
+        found = recovery.assess(record, store.steps(record.id), lb_now)
+        front.reply("\n".join(found.lines()))
+        if not found.put_back:
+            store.close_recovery(
+                record.id,
+                by=caller.user,
+                at=self.services.clock.now(),
+                note="recovery: nothing "
+                "to put back"
+                + (f"; left for a person: {_names(found.left)}" if found.left else ""),
+            )
+            front.reply(f"{name}: lock released; nothing was changed")
+            return EXIT_FAILED if found.left else EXIT_OK
+        deploy_plan = recovery.recovery_plan(
+            found,
+            app,
+            requested_by=caller.user,
+            settings=store.get_settings(name),
+            applied_waits=store.applied_waits(name),
+        )
+        code = self.run_plan(deploy_plan, front, cancel)
+        return EXIT_FAILED if found.left else code
 
     def _history(
         self, command: HistoryCommand, caller: Caller, front: FrontEnd, _: CancelToken | None
@@ -270,6 +332,10 @@ class CommandHandler:
     ) -> int:
         front.reply("\n".join(USAGE.values()))
         return EXIT_OK
+
+
+def _names(items: tuple[recovery.RecoveryItem, ...]) -> str:
+    return ", ".join(item.at_crash.server for item in items)
 
 
 def _setting_line(app: str, key: str, stored: dict[str, object]) -> str:

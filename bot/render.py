@@ -10,11 +10,13 @@ from strategies.events import (
     DeployFinished,
     DeployStarted,
     Event,
+    PreflightFinished,
     ServerFinished,
     StepFinished,
 )
 from strategies.plan import DeployPlan, ServerPlan, brief
-from strategies.ports import DeployRecord
+from strategies.preflight import PreflightReport
+from strategies.records import DeployRecord
 from strategies.results import DeployResult, ServerOutcome, count_line, describe_server
 
 
@@ -30,6 +32,9 @@ def plan_summary(plan: DeployPlan) -> list[str]:
     """A few lines: who, how, how long the waits add, warnings."""
     count = len(plan.servers)
     lines = []
+    if plan.recovers is not None:
+        names = ", ".join(s.name for s in plan.servers)
+        return [f"recovery of deploy #{plan.recovers}: putting back {names}; no command runs"]
     if plan.strategy == "serial":
         how = f"{count} server{'s' if count != 1 else ''}, one at a time"
         if plan.uses_load_balancer:
@@ -78,16 +83,32 @@ def render_plan(plan: DeployPlan) -> str:
             f" server drained (after removing) or serving (after adding), at most"
             f" {_secs(max(lb.configuration.settle_timeout, *(w.seconds for w in plan.waits)))}"
         )
+    lines.append(failure_policy_line(plan))
     lines.append("steps:")
     for server_plan in plan.servers:
         lines.append(f"  {server_plan.position + 1}. {server_plan.name}: {_steps(server_plan)}")
+    lines += [f"  {s.name}: skipped ({s.reason})" for s in plan.skipped]
     return "\n".join(lines)
+
+
+def failure_policy_line(plan: DeployPlan) -> str:
+    deploy = plan.app.deploy
+    if deploy.on_failure == "stop":
+        return "on failure: stop (no server starts after one fails; failed servers stay out)"
+    limit = deploy.max_failures
+    if limit is None:
+        return "on failure: continue with the next server, whatever fails"
+    allowed = limit.floor_of(len(plan.servers))
+    share = "" if limit.count is not None else f" = {allowed} of {len(plan.servers)} servers"
+    return f"on failure: continue until more than {limit}{share} have failed"
 
 
 def _steps(server_plan: ServerPlan) -> str:
     words = []
     for step in server_plan.steps:
-        if step.kind == "command":
+        if step.kind == "connect":
+            words.append("connect")
+        elif step.kind == "command":
             words.append(f"run `{brief(step.command, 40)}`")
         elif step.kind == "migrations":
             words.append(f"run migrations `{brief(step.command, 40)}`")
@@ -112,6 +133,8 @@ def step_line(event: StepFinished, plan: DeployPlan | None) -> str | None:
     if not event.ok:
         what = f"`{brief(step.command)}`" if step.command else step.label
         return f"{who}: FAILED {what}: {event.detail}"
+    if step.kind == "connect":
+        return None  # pre-flight already said every server answers
     if step.kind == "lb_remove":
         return f"{who}: removed from the load balancer"
     if step.kind == "lb_add":
@@ -142,6 +165,11 @@ def outcome_line(outcome: ServerOutcome) -> str:
 
 
 def result_headline(result: DeployResult) -> str:
+    if result.refused:
+        return (
+            f"Deploy #{result.deploy_id} of {result.app} refused at pre-flight "
+            f"in {format_duration(result.duration)}: {result.refused}"
+        )
     return (
         f"Deploy #{result.deploy_id} of {result.app} {result.status} "
         f"in {format_duration(result.duration)}: {count_line(result.outcomes)}"
@@ -150,22 +178,45 @@ def result_headline(result: DeployResult) -> str:
 
 def result_lines(result: DeployResult) -> list[str]:
     lines = [result_headline(result)]
-    lines += [f"  {outcome_line(o)}" for o in result.outcomes]
-    stranded = result.out_of_lb
-    if stranded:
-        names = ", ".join(o.server for o in stranded)
-        lines.append(
-            f"  attention: {names} {'is' if len(stranded) == 1 else 'are'} not serving "
-            "(out of the load balancer or unknown); fix and redeploy with --servers, "
-            "or put back by hand"
-        )
+    lines += [f"  {outcome_line(o)}" for o in result.in_report_order]
+    lines += left_out_lines(result)
     return lines
+
+
+def left_out_lines(result: DeployResult) -> list[str]:
+    """Under one heading, every server this deploy left out of the load balancer."""
+    stranded = result.out_of_lb
+    if not stranded:
+        return []
+    lines = ["  left out of the load balancer:"]
+    for o in stranded:
+        why = "its load balancer state is unknown" if o.lb == "unknown" else o.status
+        lines.append(f"    {o.server} ({why}{': ' + o.detail if o.detail else ''})")
+    lines.append(
+        "    fix them and redeploy (--servers), or put them back by hand; "
+        "a failed server is kept out because it may be broken"
+    )
+    return lines
+
+
+def preflight_lines(report: PreflightReport, plan: DeployPlan) -> list[str]:
+    """What pre-flight found: all well in one line, else one line per problem."""
+    took = format_duration(report.duration)
+    if report.ok:
+        lines = [f"pre-flight: {report.checked} servers checked in {took}: all reachable"]
+    else:
+        lines = [f"pre-flight: {report.checked} servers checked in {took}:"]
+        verb = "skipped (--force)" if plan.skipped else "problem"
+        lines += [f"  {server}: {verb}: {problem}" for server, problem in report.problems]
+    return lines + [f"  note: {note}" for note in report.notes]
 
 
 def event_lines(event: Event, plan: DeployPlan | None) -> list[str]:
     """Lines a thread shows for ``event`` (the parent line is separate)."""
     if isinstance(event, DeployStarted):
         return plan_summary(event.plan)
+    if isinstance(event, PreflightFinished):
+        return preflight_lines(event.report, event.plan)
     if isinstance(event, StepFinished):
         line = step_line(event, plan)
         lines = line.split("\n") if line else []
@@ -187,9 +238,10 @@ def history_lines(records: Iterable[DeployRecord]) -> list[str]:
             took = (
                 f" in {format_duration((record.finished_at - record.started_at).total_seconds())}"
             )
+        how = record.strategy if record.recovers is None else f"recovery of #{record.recovers}"
         lines.append(
             f"#{record.id} {record.started_at:%Y-%m-%d %H:%M:%S} {record.app} @ {record.ref} "
-            f"{record.strategy} by {record.requested_by}: {record.status}{took}"
+            f"{how} by {record.requested_by}: {record.status}{took}"
         )
         for server in record.servers:
             lines.append(
@@ -198,7 +250,32 @@ def history_lines(records: Iterable[DeployRecord]) -> list[str]:
     return lines or ["no deploys yet"]
 
 
-def status_line(app: str, running: DeployRecord | None, last: list[DeployRecord]) -> str:
+def interrupted_line(record: DeployRecord) -> str:
+    """A deploy just found dead: what its journal says, and what to do."""
+    return (
+        f"deploy #{record.id} of {record.app} @ {record.ref} by {record.requested_by} was "
+        f"{record.summary}" + _recover_hint(record)
+    )
+
+
+def _recover_hint(record: DeployRecord) -> str:
+    if "out of the load balancer:" not in record.summary:
+        return ""
+    return f"; run /deploy recover {record.app} to put back what is known good"
+
+
+def status_line(
+    app: str,
+    running: DeployRecord | None,
+    last: list[DeployRecord],
+    *,
+    recovery: DeployRecord | None = None,
+) -> str:
+    if recovery is not None:
+        return (
+            f"{app}: LOCKED until recovered: deploy #{recovery.id} was {recovery.summary}; "
+            f"run /deploy recover {app}"
+        )
     if running is not None:
         done = sum(1 for s in running.servers if s.status not in ("pending", "running"))
         busy = [s.server for s in running.servers if s.status == "running"]

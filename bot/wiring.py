@@ -12,7 +12,8 @@ from adapters.sqlite_store import SqliteStore
 from strategies.clock import SystemClock
 from strategies.deploy import Deployer
 from strategies.manifest import Manifest, load_manifest
-from strategies.ports import Clock, LoadBalancer, Store
+from strategies.ports import Clock, LoadBalancer
+from strategies.store import Store
 
 DEFAULT_MANIFEST = "manifest.yml"
 DEFAULT_DB = ".shipbot/shipbot.db"

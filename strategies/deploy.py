@@ -1,30 +1,48 @@
-"""Running a plan: take the app's lock, apply sticky waits, run the strategy,
-record the outcome, release the lock — whatever happens in between."""
+"""Running a plan: take the app's lock, check every server, apply sticky waits,
+run the strategy, record the outcome, release the lock — whatever happens in
+between. A lease renewed while it runs tells others the deploy is alive."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from strategies.cancel import CancelToken
-from strategies.events import DeployFinished, DeployStarted, EventBus, Listener
+from strategies.events import (
+    DeployFinished,
+    DeployStarted,
+    EventBus,
+    Listener,
+    PreflightFinished,
+    ServerFinished,
+)
 from strategies.history import HistoryRecorder
+from strategies.lease import DEFAULT_LEASE, LeaseKeeper
 from strategies.plan import DeployPlan
-from strategies.ports import Clock, Executor, LoadBalancer, NewDeploy, Store
+from strategies.ports import Clock, Executor, LoadBalancer
+from strategies.preflight import PreflightReport, preflight
+from strategies.records import NewDeploy
 from strategies.results import DeployResult, ServerOutcome, count_line
 from strategies.sequence import DeployContext
+from strategies.store import DeployJournal, SettingsStore
 from strategies.strategy import strategy_for
+
+
+class DeployStore(SettingsStore, DeployJournal, Protocol):
+    """What running a deploy needs of the store."""
 
 
 @dataclass(frozen=True)
 class Deployer:
     """Runs plans against one app's executor and load balancer."""
 
-    store: Store
+    store: DeployStore
     executor: Executor
     load_balancer: LoadBalancer
     clock: Clock
     poll_interval: float = 0.25
+    lease_seconds: float = DEFAULT_LEASE
 
     def run(
         self,
@@ -36,7 +54,66 @@ class Deployer:
         """Run ``plan``; raises DeployLocked (nothing done) if the app is busy."""
         cancel = cancel or CancelToken()
         started_at = self.clock.now()
-        deploy_id = self.store.begin_deploy(
+        deploy_id = self._begin(plan)
+        lease = LeaseKeeper(
+            lambda until: self.store.renew_lease(deploy_id, until),
+            self.clock,
+            seconds=self.lease_seconds,
+            lost=cancel.cancel,
+        ).start()
+        cancel.bind_remote(lambda: self.store.cancel_requested(deploy_id))
+        bus = EventBus([HistoryRecorder(self.store), *listeners])
+        began = self.clock.monotonic()
+        status, summary = "interrupted", "interrupted before it finished"
+        try:
+            bus(DeployStarted(deploy_id, plan, started_at))
+            report = preflight(plan, self.executor, self.load_balancer, self.clock)
+            refused = _refusal(plan, report)
+            runs = plan if refused or report.ok else plan.skipping(report.unreachable)
+            bus(PreflightFinished(deploy_id, report, runs, self.clock.now()))
+            if refused:
+                outcomes = _refused_outcomes(plan, report)
+                for outcome in outcomes:
+                    bus(ServerFinished(deploy_id, outcome, self.clock.now()))
+            else:
+                self.store.apply_waits(plan.app_name, deploy_id, plan.waits, started_at)
+                skipped = [
+                    ServerOutcome(s.name, "unreachable", detail=s.reason) for s in runs.skipped
+                ]
+                for outcome in skipped:
+                    bus(ServerFinished(deploy_id, outcome, self.clock.now()))
+                ctx = DeployContext(
+                    deploy_id,
+                    runs,
+                    self.executor,
+                    self.load_balancer,
+                    self.clock,
+                    bus,
+                    cancel,
+                    self.poll_interval,
+                )
+                ran = strategy_for(runs.strategy).execute(ctx)
+                outcomes = _in_plan_order(plan, (*ran, *skipped))
+            result = DeployResult(
+                deploy_id,
+                plan.app_name,
+                plan.strategy,
+                outcomes,
+                self.clock.monotonic() - began,
+                refused=refused,
+                migrations_server=plan.migrations_server,
+            )
+            status, summary = result.status, summarize(result)
+            bus(DeployFinished(deploy_id, result, self.clock.now()))
+            return result
+        finally:
+            lease.stop()
+            self.executor.close()
+            self.store.finish_deploy(deploy_id, status, summary, self.clock.now())
+
+    def _begin(self, plan: DeployPlan) -> int:
+        now = self.clock.now()
+        return self.store.begin_deploy(
             NewDeploy(
                 app=plan.app_name,
                 strategy=plan.strategy,
@@ -44,51 +121,61 @@ class Deployer:
                 ref=plan.ref,
                 requested_by=plan.request.requested_by,
                 servers=tuple(s.name for s in plan.servers),
-                started_at=started_at,
+                started_at=now,
+                planned=tuple(tuple(step.kind for step in s.steps) for s in plan.servers),
+                recovers=plan.recovers,
+                lease_until=LeaseKeeper.expiry_after(now, self.lease_seconds),
             ),
             holder=plan.request.requested_by,
         )
-        cancel.bind_remote(lambda: self.store.cancel_requested(deploy_id))
-        bus = EventBus([HistoryRecorder(self.store), *listeners])
-        began = self.clock.monotonic()
-        status, summary = "interrupted", "interrupted before it finished"
-        try:
-            self.store.apply_waits(plan.app_name, deploy_id, plan.waits, started_at)
-            bus(DeployStarted(deploy_id, plan, started_at))
-            ctx = DeployContext(
-                deploy_id,
-                plan,
-                self.executor,
-                self.load_balancer,
-                self.clock,
-                bus,
-                cancel,
-                self.poll_interval,
-            )
-            outcomes = strategy_for(plan.strategy).execute(ctx)
-            result = DeployResult(
-                deploy_id,
-                plan.app_name,
-                plan.strategy,
-                outcomes,
-                self.clock.monotonic() - began,
-            )
-            status, summary = result.status, summarize(outcomes)
-            bus(DeployFinished(deploy_id, result, self.clock.now()))
-            return result
-        finally:
-            self.executor.close()
-            self.store.finish_deploy(deploy_id, status, summary, self.clock.now())
 
 
-def summarize(outcomes: Iterable[ServerOutcome]) -> str:
-    """``1 ok, 1 failed, 1 untouched; out of the load balancer: web2``."""
-    outcomes = list(outcomes)
-    parts = [count_line(outcomes)]
+def _refusal(plan: DeployPlan, report: PreflightReport) -> str:
+    """Why pre-flight stops the deploy before it changes anything ("" if it may go on)."""
+    if report.ok:
+        return ""
+    unreachable = report.unreachable
+    if not plan.request.force:
+        return (
+            f"{len(unreachable)} of {report.checked} servers failed pre-flight; "
+            "nothing was changed (--force deploys to the others and skips these)"
+        )
+    if plan.migrations_server in unreachable:
+        return (
+            f"the migrations server {plan.migrations_server} failed pre-flight, and --force "
+            "cannot skip it (the migrations would not run); nothing was changed"
+        )
+    if len(unreachable) == len(plan.servers):
+        return "every server failed pre-flight; nothing was changed"
+    return ""
+
+
+def _refused_outcomes(plan: DeployPlan, report: PreflightReport) -> tuple[ServerOutcome, ...]:
+    unreachable = report.unreachable
+    return tuple(
+        ServerOutcome(s.name, "skipped", detail=f"pre-flight: {unreachable[s.name]}")
+        if s.name in unreachable
+        else ServerOutcome(s.name, "skipped", detail="pre-flight failed; nothing was changed")
+        for s in plan.servers
+    )
+
+
+def _in_plan_order(
+    plan: DeployPlan, outcomes: Iterable[ServerOutcome]
+) -> tuple[ServerOutcome, ...]:
+    by_name = {o.server: o for o in outcomes}
+    return tuple(by_name[s.name] for s in plan.servers if s.name in by_name)
+
+
+def summarize(result: DeployResult) -> str:
+    """``1 ok, 1 failed, 1 untouched; left out of the load balancer: web2``."""
+    outcomes = result.outcomes
+    parts = [result.refused] if result.refused else []
+    parts.append(count_line(outcomes))
     out = [o.server for o in outcomes if o.lb == "out"]
     unknown = [o.server for o in outcomes if o.lb == "unknown"]
     if out:
-        parts.append(f"out of the load balancer: {', '.join(out)}")
+        parts.append(f"left out of the load balancer: {', '.join(out)}")
     if unknown:
         parts.append(f"load balancer state unknown: {', '.join(unknown)}")
     return "; ".join(part for part in parts if part) or "no servers"

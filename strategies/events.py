@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from strategies.plan import DeployPlan, Step
+from strategies.preflight import PreflightReport
 from strategies.results import CommandResult, DeployResult, ServerOutcome
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,17 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class DeployStarted:
     deploy_id: int
+    plan: DeployPlan
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PreflightFinished:
+    """Every server checked before anything changed; ``plan`` is what will run
+    (without the servers ``--force`` skipped)."""
+
+    deploy_id: int
+    report: PreflightReport
     plan: DeployPlan
     at: datetime
 
@@ -65,7 +77,15 @@ class DeployFinished:
     at: datetime
 
 
-Event = DeployStarted | ServerStarted | StepStarted | StepFinished | ServerFinished | DeployFinished
+Event = (
+    DeployStarted
+    | PreflightFinished
+    | ServerStarted
+    | StepStarted
+    | StepFinished
+    | ServerFinished
+    | DeployFinished
+)
 Listener = Callable[[Event], None]
 
 

@@ -4,11 +4,11 @@ written to the store as it happens, so a crash leaves a readable journal."""
 from __future__ import annotations
 
 from strategies.events import Event, ServerFinished, ServerStarted, StepFinished, StepStarted
-from strategies.ports import Store
+from strategies.store import DeployJournal
 
 
 class HistoryRecorder:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: DeployJournal) -> None:
         self._store = store
 
     def __call__(self, event: Event) -> None:

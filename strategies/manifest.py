@@ -10,8 +10,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from strategies.amounts import Amount
 from strategies.durations import parse_duration
 from strategies.manifest_errors import PathError, explain
 
@@ -25,7 +34,9 @@ class ManifestError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=False, arbitrary_types_allowed=True
+    )
 
 
 class SlackBinding(_Model):
@@ -52,7 +63,8 @@ class Connection(_Model):
     accept_unknown_host_keys: bool = False  # ssh: trust a host not in known_hosts (never default)
     ssh_config: str | None = None  # ssh: default ~/.ssh/config when it exists
     use_agent: bool = True  # ssh: also try keys from $SSH_AUTH_SOCK
-    connect_timeout: float = Field(default=10.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0)  # each of connect, handshake, login
+    keepalive: float = Field(default=15.0, ge=0)  # ssh: seconds between keepalives, 0 = none
 
 
 class Server(_Model):
@@ -68,10 +80,24 @@ class Server(_Model):
         return self.host or self.name
 
 
+ServerAmount = Annotated[Amount, BeforeValidator(Amount.parse)]
+
+
 class Deploy(_Model):
     commands: Annotated[tuple[str, ...], Field(min_length=1)]
     timeout: Annotated[float, Field(gt=0)] = 600.0
     default_ref: str = "main"
+    on_failure: Literal["stop", "continue"] = "stop"
+    max_failures: ServerAmount | None = None  # with on_failure: continue; None = no limit
+
+    @model_validator(mode="after")
+    def _policy(self) -> Deploy:
+        if self.max_failures is not None and self.on_failure != "continue":
+            raise PathError(
+                ("max_failures",),
+                "only applies with on_failure: continue (stop already ends at the first failure)",
+            )
+        return self
 
 
 class Migrations(_Model):
@@ -98,6 +124,7 @@ class LoadBalancer(_Model):
     region: str | None = None  # aws: default from the AWS environment
     profile: str | None = None
     endpoint_url: str | None = None
+    timeout: Annotated[float, Field(gt=0)] = 10.0  # each call to the load balancer's API
 
 
 class App(_Model):

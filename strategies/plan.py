@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from strategies.manifest import App, Server
@@ -11,7 +11,10 @@ from strategies.requests import DeployRequest, RequestError, StrategyName
 from strategies.settings import effective_settings
 from strategies.waits import AppliedWait, EffectiveWait, effective_wait
 
-StepKind = Literal["lb_remove", "wait_removed", "command", "migrations", "lb_add", "wait_added"]
+StepKind = Literal[
+    "connect", "lb_remove", "wait_removed", "command", "migrations", "lb_add", "wait_added"
+]
+COMMAND_KINDS = ("command", "migrations")
 
 
 def brief(command: str | None, limit: int = 60) -> str:
@@ -47,6 +50,22 @@ class ServerPlan:
     def leaves_lb(self) -> bool:
         return any(step.kind == "lb_remove" for step in self.steps)
 
+    @property
+    def runs_commands(self) -> bool:
+        return any(step.kind in COMMAND_KINDS for step in self.steps)
+
+    @property
+    def uses_lb(self) -> bool:
+        return any(step.kind in ("lb_remove", "lb_add") for step in self.steps)
+
+
+@dataclass(frozen=True)
+class SkippedServer:
+    """A server left out of the deploy at pre-flight (``--force``), never touched."""
+
+    name: str
+    reason: str
+
 
 @dataclass(frozen=True)
 class DeployPlan:
@@ -61,6 +80,8 @@ class DeployPlan:
     max_parallel: int
     migrations_server: str | None
     warnings: tuple[str, ...]
+    skipped: tuple[SkippedServer, ...] = ()
+    recovers: int | None = None  # a recovery: the interrupted deploy it puts servers back for
 
     @property
     def wait_after_removing(self) -> EffectiveWait:
@@ -84,6 +105,16 @@ class DeployPlan:
     def extra_wait_seconds(self) -> float:
         """(wait per server) x (number of servers): the time the fixed waits add."""
         return self.wait_per_server * len(self.servers)
+
+    def skipping(self, unreachable: Mapping[str, str]) -> DeployPlan:
+        """This plan without the servers in ``unreachable`` (name -> why), listed as skipped."""
+        kept = tuple(s for s in self.servers if s.name not in unreachable)
+        skipped = tuple(
+            SkippedServer(s.name, unreachable[s.name])
+            for s in self.servers
+            if s.name in unreachable
+        )
+        return replace(self, servers=kept, skipped=self.skipped + skipped)
 
     @property
     def workers(self) -> int:
@@ -178,7 +209,9 @@ def _steps(
     migrations_on: str | None,
     waits: tuple[EffectiveWait, EffectiveWait],
 ) -> tuple[Step, ...]:
-    steps: list[Step] = []
+    # Connect first: a server that cannot be reached must fail while it is still
+    # in the load balancer, not after it was taken out.
+    steps: list[Step] = [Step("connect", "connect")]
     if use_lb:
         steps.append(Step("lb_remove", "remove from load balancer"))
         steps.append(Step("wait_removed", "wait after removing", seconds=waits[0].seconds))

@@ -25,6 +25,7 @@ class DeployRequest:
     ref: str | None = None  # None: the manifest's deploy.default_ref
     servers: tuple[str, ...] | None = None  # None: every server
     dry_run: bool = False
+    force: bool = False  # skip servers found unreachable at pre-flight instead of refusing
 
     def __post_init__(self) -> None:
         if self.ref is not None:

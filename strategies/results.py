@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-ServerStatus = Literal["ok", "failed", "skipped", "cancelled"]
+# "skipped": never started (another server failed, a cancel); "unreachable":
+# left out at pre-flight with --force, never touched.
+ServerStatus = Literal["ok", "failed", "skipped", "cancelled", "unreachable"]
 # Where the server is relative to the load balancer after the deploy:
 #   "in"        in rotation (never removed, or put back)
 #   "out"       removed by this deploy and left out (announced in the report)
@@ -15,7 +17,8 @@ ServerStatus = Literal["ok", "failed", "skipped", "cancelled"]
 #   "unchanged" the load balancer refused this deploy's call and changed nothing
 #   "n/a"       this deploy did not touch the load balancer for that server
 LbPosition = Literal["in", "out", "unknown", "unchanged", "n/a"]
-DeployStatus = Literal["succeeded", "failed", "cancelled", "interrupted"]
+# "refused": stopped at pre-flight, before anything changed.
+DeployStatus = Literal["succeeded", "failed", "cancelled", "interrupted", "refused"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,12 @@ class ServerOutcome:
         return describe_server(self.status, self.lb, self.detail)
 
 
-_STATUS_WORDS = {"skipped": "untouched", "failed": "FAILED", "pending": "not started"}
+_STATUS_WORDS = {
+    "skipped": "untouched",
+    "unreachable": "skipped",
+    "failed": "FAILED",
+    "pending": "not started",
+}
 _LB_WORDS = {
     "in": "in the load balancer",
     "out": "OUT of the load balancer",
@@ -77,13 +85,19 @@ def describe_server(status: str, lb: str, detail: str) -> str:
 
 def describe_position(status: str, lb: str) -> str:
     """``OUT of the load balancer``; empty where there is nothing to say (untouched, n/a)."""
-    return "" if status == "skipped" else _LB_WORDS.get(lb, "")
+    return "" if status in ("skipped", "unreachable") else _LB_WORDS.get(lb, "")
 
 
 def count_line(outcomes: Iterable[ServerOutcome]) -> str:
     """``2 ok, 1 failed, 1 untouched``."""
     counts: Counter[str] = Counter(o.status for o in outcomes)
-    words = {"ok": "ok", "failed": "failed", "cancelled": "cancelled", "skipped": "untouched"}
+    words = {
+        "ok": "ok",
+        "failed": "failed",
+        "cancelled": "cancelled",
+        "skipped": "untouched",
+        "unreachable": "skipped (unreachable)",
+    }
     return ", ".join(f"{counts[k]} {w}" for k, w in words.items() if counts[k])
 
 
@@ -94,6 +108,8 @@ class DeployResult:
     strategy: str
     outcomes: tuple[ServerOutcome, ...]
     duration: float
+    refused: str = ""  # why pre-flight stopped the deploy before anything changed
+    migrations_server: str | None = None
 
     @property
     def succeeded(self) -> tuple[ServerOutcome, ...]:
@@ -105,14 +121,26 @@ class DeployResult:
 
     @property
     def out_of_lb(self) -> tuple[ServerOutcome, ...]:
+        """The servers this deploy left out of the load balancer (or cannot say where)."""
         return tuple(o for o in self.outcomes if o.lb in ("out", "unknown"))
 
     @property
+    def in_report_order(self) -> tuple[ServerOutcome, ...]:
+        """Outcomes as reports list them: a failure of the migrations server first,
+        since in a parallel deploy the others' failures may follow from it."""
+        first = [
+            o for o in self.outcomes if o.status == "failed" and o.server == self.migrations_server
+        ]
+        return (*first, *(o for o in self.outcomes if o not in first))
+
+    @property
     def status(self) -> DeployStatus:
+        if self.refused:
+            return "refused"
         if self.failed:
             return "failed"
         # A cancel that arrives after the last server finished changed nothing.
-        if any(o.status != "ok" for o in self.outcomes):
+        if any(o.status not in ("ok", "unreachable") for o in self.outcomes):
             return "cancelled"
         return "succeeded"
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from strategies.cancel import CancelToken
 from strategies.events import Event, ServerFinished, ServerStarted, StepFinished, StepStarted
-from strategies.plan import DeployPlan, ServerPlan, Step, brief
+from strategies.plan import COMMAND_KINDS, DeployPlan, ServerPlan, Step, brief
 from strategies.ports import Clock, Executor, LbReport, LoadBalancer, LoadBalancerError
 from strategies.results import CommandResult, LbPosition, ServerOutcome
 
@@ -37,13 +37,15 @@ class _Done:
 def run_server(ctx: DeployContext, server_plan: ServerPlan) -> ServerOutcome:
     """Run one server's steps in order; stop at the first failure.
 
-    A failed server stays out of the load balancer (it may be broken) and its
-    outcome says so. A cancel between steps puts a healthy server back.
+    A server that failed once its commands had started stays out of the load
+    balancer (it may be broken) and its outcome says so; one that failed
+    before any command started is put back, as is a healthy server whose
+    deploy was cancelled between steps.
     """
     name = server_plan.name
     started = ctx.clock.monotonic()
     ctx.emit(ServerStarted(ctx.deploy_id, name, ctx.clock.now()))
-    state = _ServerState()
+    state = _ServerState(server_plan)
     steps = server_plan.steps
     outcome: ServerOutcome | None = None
     for index, step in enumerate(steps):
@@ -53,7 +55,8 @@ def run_server(ctx: DeployContext, server_plan: ServerPlan) -> ServerOutcome:
         done = _run_step(ctx, server_plan, index, step)
         state.update(step, done)
         if not done.ok:
-            outcome = _failed(server_plan, step, done, state)
+            returned = _put_back_unchanged(ctx, server_plan, index + 1, state)
+            outcome = _failed(server_plan, step, done, state, returned)
             break
     if outcome is None:
         outcome = ServerOutcome(
@@ -68,8 +71,13 @@ def run_server(ctx: DeployContext, server_plan: ServerPlan) -> ServerOutcome:
 
 
 class _ServerState:
-    def __init__(self) -> None:
-        self.position: LbPosition = "n/a"
+    def __init__(self, server_plan: ServerPlan) -> None:
+        # Before its first load balancer step a server is where that step finds it:
+        # in rotation for a deploy, out for a recovery that puts it back.
+        kinds = [s.kind for s in server_plan.steps if s.kind in ("lb_remove", "lb_add")]
+        self.position: LbPosition = (
+            "n/a" if not kinds else "in" if kinds[0] == "lb_remove" else "out"
+        )
         self.commands_run = 0
         self.commands_failed = False
         self.ran_migrations = False
@@ -82,7 +90,7 @@ class _ServerState:
             self.position = "out" if done.ok else "unchanged" if done.refused else "unknown"
         elif step.kind == "lb_add":
             self.position = "in" if done.ok else self.position if done.refused else "unknown"
-        elif step.kind in ("command", "migrations"):
+        elif step.kind in COMMAND_KINDS:
             self.commands_run += 1
             self.commands_failed |= not done.ok
             self.ran_migrations |= step.kind == "migrations" and done.ok
@@ -116,6 +124,9 @@ def _run_step(ctx: DeployContext, server_plan: ServerPlan, index: int, step: Ste
 
 def _do(ctx: DeployContext, server_plan: ServerPlan, step: Step) -> _Done:
     server = server_plan.server
+    if step.kind == "connect":
+        problem = ctx.executor.check(server)
+        return _Done(problem is None, problem or "")
     if step.kind == "lb_remove":
         ctx.load_balancer.remove(server)
         return _Done(True)
@@ -178,18 +189,55 @@ def _settle(ctx: DeployContext, server_plan: ServerPlan, step: Step, want: LbRep
     return _Done(True, detail + ")")
 
 
-def _failed(server_plan: ServerPlan, step: Step, done: _Done, state: _ServerState) -> ServerOutcome:
-    if step.kind == "command":
+def _put_back_unchanged(
+    ctx: DeployContext, server_plan: ServerPlan, start: int, state: _ServerState
+) -> str:
+    """After a failure before any command ran (the connection dropped, the drain
+    never finished), the server is as it was: put it back into rotation.
+    What happened, for the report ("" if it was not tried)."""
+    if state.position != "out" or state.commands_run or ctx.cancel.aborted:
+        return ""
+    problem = _run_lb_return(ctx, server_plan, start, state)
+    if not state.serving():
+        return f"putting it back (no command had run) failed: {problem}"
+    if problem:
+        return f"put back into the load balancer (no command had run), but {problem}"
+    return "put back into the load balancer: no command had run"
+
+
+def _run_lb_return(
+    ctx: DeployContext, server_plan: ServerPlan, start: int, state: _ServerState
+) -> str:
+    """Run the remaining ``lb_add``/``wait_added`` steps from ``start``; what failed, or ""."""
+    steps = server_plan.steps
+    for offset, step in enumerate(steps[start:], start=start):
+        if step.kind in ("lb_add", "wait_added"):
+            done = _run_step(ctx, server_plan, offset, step)
+            state.update(step, done)
+            if not done.ok:
+                return done.detail or step.label
+    return ""
+
+
+def _failed(
+    server_plan: ServerPlan, step: Step, done: _Done, state: _ServerState, returned: str
+) -> ServerOutcome:
+    if step.kind == "connect":
+        what = "connect"
+    elif step.kind == "command":
         what = f"`{brief(step.command)}`"
     elif step.kind == "migrations":
         what = f"migrations `{brief(step.command)}`"
     else:
         what = step.kind.replace("_", " ")
+    detail = f"{what}: {done.detail}" if done.detail else what
+    if returned:
+        detail += f"; {returned}"
     return ServerOutcome(
         server_plan.name,
         "failed",
         lb=state.position,
-        detail=f"{what}: {done.detail}" if done.detail else what,
+        detail=detail,
         output_tail=done.result.output_tail if done.result else "",
         ran_migrations=state.ran_migrations,
     )
@@ -201,15 +249,10 @@ def _cancelled(
     """Stop this server at a step boundary; put it back if it is healthy."""
     name = server_plan.name
     steps = server_plan.steps
-    total_commands = sum(1 for s in steps if s.kind in ("command", "migrations"))
+    total_commands = sum(1 for s in steps if s.kind in COMMAND_KINDS)
     healthy = state.commands_run in (0, total_commands) and not state.commands_failed
     if state.position == "out" and healthy and not ctx.cancel.aborted:
-        for offset, step in enumerate(steps[index:], start=index):
-            if step.kind in ("lb_add", "wait_added"):
-                done = _run_step(ctx, server_plan, offset, step)
-                state.update(step, done)
-                if not done.ok:
-                    break
+        _run_lb_return(ctx, server_plan, index, state)
         stage = "before deploying" if state.commands_run == 0 else "after deploying"
         detail = f"stopped {stage}" + ("" if state.serving() else "; putting it back failed")
     elif state.position == "out":

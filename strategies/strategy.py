@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from strategies.events import ServerFinished
+from strategies.failures import FailureBudget
 from strategies.plan import ServerPlan
 from strategies.results import ServerOutcome
 from strategies.sequence import DeployContext, run_server
@@ -23,41 +24,52 @@ def _skipped(ctx: DeployContext, server_plan: ServerPlan, why: str) -> ServerOut
     return outcome
 
 
+def _why_not_start(ctx: DeployContext, budget: FailureBudget) -> str | None:
+    if ctx.cancel.requested():
+        return "the deploy was cancelled"
+    return budget.stop_reason()
+
+
 class SerialStrategy:
-    """One server at a time; the first failure stops the deploy and leaves the
-    rest untouched."""
+    """One server at a time. The failure policy decides whether the next server
+    starts after one failed; the servers that never start are left untouched."""
 
     name = "serial"
 
     def execute(self, ctx: DeployContext) -> tuple[ServerOutcome, ...]:
         outcomes: list[ServerOutcome] = []
-        stop_reason = ""
+        budget = FailureBudget(ctx.plan)
+        stop_reason: str | None = None
         for server_plan in ctx.plan.servers:
-            if not stop_reason and ctx.cancel.requested():
-                stop_reason = "the deploy was cancelled"
+            stop_reason = stop_reason or _why_not_start(ctx, budget)
             if stop_reason:
                 outcomes.append(_skipped(ctx, server_plan, stop_reason))
                 continue
             outcome = run_server(ctx, server_plan)
+            budget.record(outcome)
             outcomes.append(outcome)
-            if outcome.status == "failed":
-                stop_reason = f"{outcome.server} failed"
-            elif outcome.status == "cancelled":
+            if outcome.status == "cancelled":
                 stop_reason = "the deploy was cancelled"
         return tuple(outcomes)
 
 
 class ParallelStrategy:
     """Every server at once on a thread pool of ``plan.workers`` threads; every
-    server's outcome is collected even when some fail."""
+    server's outcome is collected even when some fail. With fewer workers than
+    servers, the failure policy decides whether a waiting server still starts."""
 
     name = "parallel"
 
     def execute(self, ctx: DeployContext) -> tuple[ServerOutcome, ...]:
+        budget = FailureBudget(ctx.plan)
+
         def one(server_plan: ServerPlan) -> ServerOutcome:
-            if ctx.cancel.requested():
-                return _skipped(ctx, server_plan, "the deploy was cancelled")
-            return run_server(ctx, server_plan)
+            why = _why_not_start(ctx, budget)
+            if why:
+                return _skipped(ctx, server_plan, why)
+            outcome = run_server(ctx, server_plan)
+            budget.record(outcome)
+            return outcome
 
         with ThreadPoolExecutor(
             max_workers=ctx.plan.workers, thread_name_prefix=f"deploy-{ctx.deploy_id}"

@@ -208,7 +208,7 @@ MISSING = [
 
 
 @pytest.mark.parametrize(("lb", "code"), MISSING)
-def test_a_missing_load_balancer_fails_the_first_step_and_moves_nothing(
+def test_a_missing_load_balancer_refuses_the_deploy_at_pre_flight_and_moves_nothing(
     workdir: Path, aws_fleet: AwsFleet, moto: MotoServer, lb: Any, code: str
 ) -> None:
     services = build(workdir, aws_app(aws_fleet, lb(aws_fleet)))
@@ -217,13 +217,13 @@ def test_a_missing_load_balancer_fails_the_first_step_and_moves_nothing(
     _, history = chat(services, "/deploy history shop")
 
     assert exit_code == 1
-    failure = next(line for line in lines if "web1: FAILED" in line)
-    assert f"load balancer: {code}: " in failure
+    problems = [line for line in lines if ": problem: load balancer: " in line]
+    assert len(problems) == 3 and all(f"load balancer: {code}: " in p for p in problems)
+    assert any("refused at pre-flight" in line and "nothing was changed" in line for line in lines)
     shown = "\n".join(history)
-    assert f"web1: FAILED (lb remove: load balancer: {code}: " in shown
-    assert "), load balancer unchanged" in shown
-    assert "web2: untouched (web1 failed)" in shown
-    assert "web3: untouched (web1 failed)" in shown
+    assert ": refused" in shown
+    for server in ("web1", "web2", "web3"):
+        assert f"{server}: untouched (pre-flight: load balancer: {code}: " in shown
     assert not (workdir / "fleet").exists()  # no command ran anywhere
     health = moto.client("elbv2").describe_target_health(TargetGroupArn=aws_fleet.target_group_arn)
     assert [d["TargetHealth"]["State"] for d in health["TargetHealthDescriptions"]] == [
@@ -421,7 +421,7 @@ def test_throttling_is_retried_and_a_throttle_that_persists_is_reported(
     assert health["TargetHealthDescriptions"][0]["TargetHealth"]["State"] == "unused"
 
 
-def test_an_unreachable_endpoint_stops_the_deploy_with_a_clear_error(
+def test_an_unreachable_endpoint_refuses_the_deploy_at_pre_flight_with_a_clear_error(
     workdir: Path, paper_fleet: AwsFleet
 ) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
@@ -437,14 +437,13 @@ def test_an_unreachable_endpoint_stops_the_deploy_with_a_clear_error(
     code, lines = chat(services, "/deploy shop --serial")
 
     assert code == 1
-    assert attempts.attempts == 3  # a connection error is retried, then reported
-    failure = next(line for line in lines if "web1: FAILED" in line)
-    assert f'Could not connect to the endpoint URL: "{nowhere}/"' in failure
-    assert any(
-        line.strip().startswith("web1: FAILED") and "load balancer state unknown" in line
-        for line in lines
-    )
-    assert any("web2: untouched" in line for line in lines)
+    # Pre-flight asks about each of the 3 servers; a connection error is retried 3 times.
+    assert attempts.attempts == 9
+    problems = [line for line in lines if ": problem: load balancer: " in line]
+    assert len(problems) == 3, "\n".join(lines)
+    assert all(f'Could not connect to the endpoint URL: "{nowhere}/"' in p for p in problems)
+    assert any("refused at pre-flight" in line for line in lines)
+    assert any("web2: untouched (pre-flight: " in line for line in lines)
 
 
 CONNECTION_DRAINING = b"""<DescribeInstanceHealthResponse

@@ -11,6 +11,7 @@ from bot.commands import (
     DeployCommand,
     HelpCommand,
     HistoryCommand,
+    RecoverCommand,
     SettingsCommand,
     StatusCommand,
     UsageError,
@@ -28,7 +29,7 @@ COMMAND_TYPES = (
     SettingsCommand,
     HelpCommand,
 )
-SUB_COMMANDS = ("status", "history", "cancel", "help")
+SUB_COMMANDS = ("status", "history", "cancel", "recover", "help")
 
 
 def assert_one_line(err: UsageError) -> str:
@@ -59,6 +60,8 @@ VALID = [
     ("/deploy history", HistoryCommand()),
     ("deploy history shop", HistoryCommand("shop")),
     ("/deploy cancel shop", CancelCommand("shop")),
+    ("/deploy recover shop", RecoverCommand("shop")),
+    ("/deploy shop --force --serial", DeployCommand("shop", strategy="serial", force=True)),
     ("/settings list", SettingsCommand("list")),
     ("/settings list -s shop", SettingsCommand("list", app="shop")),
     ("/settings list --app=shop", SettingsCommand("list", app="shop")),
@@ -127,7 +130,10 @@ INVALID = [
     ("/deploy shop --serial --parallel", "--serial and --parallel cannot be used together"),
     ("/deploy shop --serial --serial", "--serial given twice"),
     ("/deploy shop --ref a --ref=b", "--ref given twice"),
-    ("/deploy shop --force", "unknown option '--force'"),
+    ("/deploy shop --forced", "unknown option '--forced'"),
+    ("/deploy shop --force=yes", "--force takes no value"),
+    ("/deploy recover", "missing APP"),
+    ("/deploy recover shop web2", "extra argument 'web2'"),
     ("/deploy shop -f", "unknown option '-f'"),
     ("/deploy shop --serial=yes", "--serial takes no value"),
     ("/deploy shop --ref", "--ref needs a value"),
@@ -294,6 +300,7 @@ def deploy_commands(draw: st.DrawFn) -> tuple[DeployCommand, list[str]]:
         ref=draw(st.none() | refs.filter(passes_check_ref)),
         servers=draw(st.none() | st.lists(names, min_size=1, max_size=4, unique=True).map(tuple)),
         dry_run=draw(st.booleans()),
+        force=draw(st.booleans()),
     )
     quote = draw(st.sampled_from([str, shlex.quote, lambda word: f'"{word}"']))
     words = [quote(expected.app)]
@@ -306,6 +313,8 @@ def deploy_commands(draw: st.DrawFn) -> tuple[DeployCommand, list[str]]:
             words.append(f"{option}={quote(text)}" if inline else f"{option} {quote(text)}")
     if expected.dry_run:
         words.append("--dry-run")
+    if expected.force:
+        words.append("--force")
     return expected, draw(st.permutations(words))
 
 

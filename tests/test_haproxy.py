@@ -143,21 +143,21 @@ def test_unknown_server_or_backend_is_refused_with_haproxys_text(
     assert set(haproxy_fleet.servers_state().values()) == {UP}
 
 
-def test_serial_deploy_stops_at_a_refused_removal_and_leaves_everything_serving(
+def test_an_unknown_backend_refuses_the_deploy_at_pre_flight_and_leaves_everything_serving(
     haproxy_fleet: HAProxyFleet, workdir: Path
 ) -> None:
-    manifest = haproxy_fleet.manifest(["true"], backend="nope")
+    manifest = haproxy_fleet.manifest(["touch ran"], backend="nope")
 
     code, shown = deploy(manifest, workdir, "/deploy shop --serial")
 
     assert code == 1
     text = "\n".join(shown)
-    refusal = "HAProxy: No such backend. (set server nope/web1 state drain)"
-    assert f"web1: FAILED remove from load balancer: load balancer: {refusal}" in text
-    outcome = next(line for line in shown if "web1: FAILED (" in line)
-    assert f"{refusal}), load balancer unchanged" in outcome, text
-    assert "web2: untouched" in text and "web3: untouched" in text
+    refusal = "HAProxy: Can't find backend. (show servers state nope)"
+    for server in ("web1", "web2", "web3"):
+        assert f"{server}: problem: load balancer: {refusal}" in text, text
+    assert "refused at pre-flight" in text and "nothing was changed" in text
     assert set(haproxy_fleet.servers_state().values()) == {UP}
+    assert not list((haproxy_fleet.directory / "fleet").rglob("ran"))
 
 
 @pytest.mark.parametrize("address", ["missing.sock", "127.0.0.1:1"])

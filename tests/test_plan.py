@@ -37,6 +37,7 @@ def test_serial_plan_orders_steps_and_counts_the_extra_wait() -> None:
     assert the_plan.extra_wait_seconds == (10 + 30) * 4
     first = the_plan.servers[0]
     assert [s.kind for s in first.steps] == [
+        "connect",
         "lb_remove",
         "wait_removed",
         "command",
@@ -45,6 +46,7 @@ def test_serial_plan_orders_steps_and_counts_the_extra_wait() -> None:
         "wait_added",
     ]
     assert [s.kind for s in the_plan.servers[1].steps] == [
+        "connect",
         "lb_remove",
         "wait_removed",
         "command",
@@ -66,7 +68,8 @@ def test_parallel_plan_keeps_servers_in_and_warns_about_migrations() -> None:
 def test_no_load_balancer_means_no_lb_steps_and_no_extra_wait() -> None:
     shop = manifest_from(lb="none").app("shop")
     the_plan = plan(request(), shop, {})
-    assert all(s.kind in ("command", "migrations") for sp in the_plan.servers for s in sp.steps)
+    kinds = {s.kind for sp in the_plan.servers for s in sp.steps}
+    assert kinds == {"connect", "command", "migrations"}
     assert the_plan.extra_wait_seconds == 0
 
 

@@ -14,7 +14,7 @@ import pytest
 from sqlite_utils import Database
 
 from adapters.sqlite_store import SqliteStore
-from strategies.ports import DeployLocked, NewDeploy, ServerRecord
+from strategies.records import DeployLocked, NewDeploy, ServerRecord
 from strategies.results import ServerOutcome
 from strategies.waits import AppliedWait, EffectiveWait
 
@@ -29,7 +29,10 @@ def new_deploy(
     by: str = "alice",
     at: datetime = T0,
 ) -> NewDeploy:
-    return NewDeploy(app, "serial", "release", "main", by, servers, at)
+    kinds = ("connect", "lb_remove", "wait_removed", "command", "lb_add", "wait_added")
+    return NewDeploy(
+        app, "serial", "release", "main", by, servers, at, planned=tuple(kinds for _ in servers)
+    )
 
 
 @pytest.fixture
@@ -79,13 +82,18 @@ def race_for_the_lock(path: str, start: Any, results: Any, name: str) -> None:
 def crash_mid_deploy(path: str, results: Any) -> None:
     store = SqliteStore(path)
     deploy_id = store.begin_deploy(new_deploy(by="bob"), holder="bob")
-    journal = [("web1", "lb_remove"), ("web1", "deploy"), ("web1", "lb_add"), ("web2", "lb_remove")]
+    journal = [
+        ("web1", "lb_remove"),
+        ("web1", "command"),
+        ("web1", "lb_add"),
+        ("web2", "lb_remove"),
+    ]
     for index, (server, kind) in enumerate(journal):
         store.record_step_start(deploy_id, server, index, kind, kind, T0)
         store.record_step_end(deploy_id, server, index, True, "", T0)
     store.record_server(deploy_id, ServerOutcome("web1", "ok", lb="in"), T0)
     store.record_server_start(deploy_id, "web2", T0)
-    store.record_step_start(deploy_id, "web2", 4, "deploy", "run deploy script", T0)
+    store.record_step_start(deploy_id, "web2", 4, "command", "run deploy script", T0)
     results.put(deploy_id)  # and exit without finish_deploy, as a killed bot would
 
 
@@ -283,25 +291,38 @@ def assert_interrupted_naming_web2(store: SqliteStore, deploy_id: int, pid: int)
     old = store.get_deploy(deploy_id)
     assert old is not None
     assert old.status == "interrupted"
-    assert f"process {pid}" in old.summary
-    assert old.summary.endswith("possibly out of the load balancer: web2")
+    assert f"(pid {pid} on " in old.summary
+    # web2 was removed and its command was running when the process died.
+    assert old.summary.endswith(
+        "out of the load balancer: web2 (NOT known good); mid-command: web2"
+    )
     assert [(s.server, s.status, s.lb) for s in old.servers] == [
         ("web1", "ok", "in"),
         ("web2", "interrupted", "out"),
-        ("web3", "interrupted", "n/a"),
+        ("web3", "interrupted", "in"),
     ]
 
 
-def test_a_lock_left_by_a_dead_process_is_broken_by_the_next_deploy(db_path: Path) -> None:
+def test_a_dead_holder_leaves_a_recovery_lock_until_the_deploy_is_recovered(
+    db_path: Path,
+) -> None:
     child, crashed = start_crashing_deploy(db_path)
     child.join(timeout=60)
     store = SqliteStore(db_path)
+    later = T0 + timedelta(hours=1)
 
-    new = store.begin_deploy(new_deploy(by="carol", at=T0 + timedelta(hours=1)), holder="carol")
+    with pytest.raises(DeployLocked, match="run /deploy recover shop first") as refused:
+        store.begin_deploy(new_deploy(by="carol", at=later), holder="carol")
 
+    assert refused.value.kind == "recovery" and "(web2)" in str(refused.value)
     assert_interrupted_naming_web2(store, crashed, child.pid)
+    assert store.recovery_lock("shop") == crashed
+    store.close_recovery(crashed, by="dave", at=later, note="web2 checked by hand")
+    new = store.begin_deploy(new_deploy(by="carol", at=later), holder="carol")
     running = store.running_deploy("shop")
     assert running is not None and running.id == new
+    old = store.get_deploy(crashed)
+    assert old is not None and old.summary.endswith("; web2 checked by hand")
     store.close()
 
 
@@ -324,7 +345,7 @@ def test_a_zombie_holder_counts_as_dead(db_path: Path) -> None:
     store = SqliteStore(db_path)
 
     try:
-        store.begin_deploy(new_deploy(by="carol"), holder="carol")
+        assert store.running_deploy("shop") is None
         assert_interrupted_naming_web2(store, crashed, child.pid)
     finally:
         child.join(timeout=60)
@@ -362,10 +383,19 @@ def test_history_is_newest_first_with_each_servers_outcome(store: SqliteStore) -
 
     assert [d.id for d in history] == [ids[2], ids[1]]
     last = T0 + timedelta(hours=2)
+    planned = new_deploy().planned[0]
     assert history[0].servers == (
-        ServerRecord("web2", 0, "ok", "in", "", "", last, last),
+        ServerRecord("web2", 0, "ok", "in", "", "", last, last, planned),
         ServerRecord(
-            "web1", 1, "failed", "out", "exit 3", "boom", None, last + timedelta(minutes=1)
+            "web1",
+            1,
+            "failed",
+            "out",
+            "exit 3",
+            "boom",
+            None,
+            last + timedelta(minutes=1),
+            planned,
         ),
     )
 

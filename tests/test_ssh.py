@@ -26,7 +26,7 @@ from bot.console import ConsoleFrontEnd
 from bot.handler import Caller, CommandHandler
 from bot.wiring import Services, example_manifest_path
 from strategies.manifest import App, Connection, Manifest, Server, parse_manifest
-from strategies.ports import ServerRecord
+from strategies.records import ServerRecord
 from strategies.results import CommandResult
 from tests.conftest import Run
 from tests.infra.sshd import HiddenNetwork, Sshd, SshdFleet, free_port
@@ -190,43 +190,44 @@ def test_parallel_deploy_from_the_cli_reaches_all_five_servers(ssh: Ssh, shipbot
     assert {name: after[name] - before[name] for name in after} == dict.fromkeys(after, 1)
 
 
-def test_parallel_unknown_host_key_fails_that_server_only_and_runs_nothing_there(
+def test_an_unknown_host_key_refuses_the_deploy_at_pre_flight_and_runs_nothing(
     ssh: Ssh,
 ) -> None:
     ssh.fleet.write_known_hosts(ssh.known_hosts, [s for s in ssh.servers if s.name != "web3"])
     before = ssh.logins()
 
-    code, _ = ssh.deploy("/deploy shop --parallel")
+    code, shown = ssh.deploy("/deploy shop --parallel")
 
     assert code == 1 and ssh.records is not None
     web3 = ssh.records["web3"]
-    assert web3.status == "failed"
+    assert web3.status == "skipped"
     assert f"host key of [127.0.0.1]:{ssh.servers[2].port}" in web3.detail
     assert f"is not in {ssh.known_hosts}; nothing was run there" in web3.detail
     assert "accept_unknown_host_keys" in web3.detail and "\n" not in web3.detail
-    assert ssh.release("web3") is None
+    assert any("refused at pre-flight" in line for line in shown), "\n".join(shown)
     assert ssh.logins()["web3"] == before["web3"]  # refused before logging in
+    assert [ssh.release(s.name) for s in ssh.servers] == [None] * 5  # nothing ran anywhere
+
+
+@pytest.mark.parametrize("strategy", ["--parallel", "--serial"])
+def test_force_skips_the_server_with_an_unknown_host_key_and_deploys_the_rest(
+    ssh: Ssh, strategy: str
+) -> None:
+    ssh.fleet.write_known_hosts(ssh.known_hosts, [s for s in ssh.servers if s.name != "web3"])
+    before = ssh.logins()
+
+    code, shown = ssh.deploy(f"/deploy shop {strategy} --force")
+
+    assert code == 0 and ssh.records is not None, "\n".join(shown)
+    web3 = ssh.records["web3"]
+    assert web3.status == "unreachable" and "is not in" in web3.detail
+    assert ssh.release("web3") is None and ssh.logins()["web3"] == before["web3"]
     for name in ("web1", "web2", "web4", "web5"):
         assert ssh.records[name].status == "ok"
         assert ssh.release(name) == f"{name} {name} {ssh.fleet.username} main\n"
-
-
-def test_serial_unknown_host_key_stops_there_and_later_servers_are_untouched(ssh: Ssh) -> None:
-    ssh.fleet.write_known_hosts(ssh.known_hosts, [s for s in ssh.servers if s.name != "web3"])
-
-    code, _shown = ssh.deploy("/deploy shop --serial")
-
-    assert code == 1 and ssh.records is not None
-    statuses = {name: (r.status, r.lb) for name, r in ssh.records.items()}
-    assert statuses == {
-        "web1": ("ok", "in"),
-        "web2": ("ok", "in"),
-        "web3": ("failed", "out"),
-        "web4": ("skipped", "n/a"),
-        "web5": ("skipped", "n/a"),
-    }
-    assert "is not in" in ssh.records["web3"].detail
-    assert [ssh.release(s.name) is not None for s in ssh.servers] == [True, True] + [False] * 3
+    # Pre-flight logged in once, and the deploy used that same connection.
+    after = ssh.logins()
+    assert all(after[n] == before[n] + 1 for n in ("web1", "web2", "web4", "web5"))
 
 
 def test_changed_host_key_fails_even_when_unknown_keys_are_accepted(ssh: Ssh) -> None:
@@ -236,9 +237,11 @@ def test_changed_host_key_fails_even_when_unknown_keys_are_accepted(ssh: Ssh) ->
     ssh.known_hosts.write_text("".join(lines) + impostor)
     before = ssh.logins()
 
-    code, _ = ssh.deploy("/deploy shop --parallel", ssh.manifest(accept_unknown_host_keys=True))
+    code, _ = ssh.deploy(
+        "/deploy shop --parallel --force", ssh.manifest(accept_unknown_host_keys=True)
+    )
 
-    assert code == 1 and ssh.records is not None
+    assert code == 0 and ssh.records is not None
     detail = ssh.records["web2"].detail
     assert f"HOST KEY CHANGED for 127.0.0.1:{web2.port}" in detail
     assert "nothing was run there" in detail and "may be intercepting" in detail

@@ -13,7 +13,7 @@ import pytest
 from sqlite_utils import Database
 
 from adapters.sqlite_store import SqliteStore
-from strategies.ports import NewApproval
+from strategies.records import NewApproval
 
 T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 SPAWN = multiprocessing.get_context("spawn")

@@ -90,7 +90,15 @@ def test_serial_runs_migrations_on_their_server_before_it_goes_back(services: Bu
 
     deploy(built, listeners=[watch])
 
-    assert order == ["lb_remove", "wait_removed", "command", "migrations", "lb_add", "wait_added"]
+    assert order == [
+        "connect",
+        "lb_remove",
+        "wait_removed",
+        "command",
+        "migrations",
+        "lb_add",
+        "wait_added",
+    ]
 
 
 def test_parallel_deploys_all_at_once_without_touching_the_load_balancer(
@@ -169,11 +177,11 @@ def test_every_step_start_and_end_is_journaled(services: Build) -> None:
     result = deploy(built)
 
     steps = built.store.steps(result.deploy_id)
+    kinds = ("connect", "lb_remove", "wait_removed", "command", "migrations", "lb_add")
     assert [(s.server, s.kind, s.status) for s in steps[:6]] == [
-        ("web1", kind, "ok")
-        for kind in ("lb_remove", "wait_removed", "command", "migrations", "lb_add", "wait_added")
+        ("web1", kind, "ok") for kind in kinds
     ]
-    assert len(steps) == 11 and all(s.finished_at is not None for s in steps)
+    assert len(steps) == 13 and all(s.finished_at is not None for s in steps)
 
 
 def test_cancel_stops_at_the_next_step_and_puts_a_healthy_server_back(services: Build) -> None:
@@ -291,8 +299,10 @@ def test_lag_longer_than_the_timeout_fails_the_step_and_says_where_the_server_is
     result = deploy(lagging(services, lag=5, floor=0, timeout=0.3))
 
     (outcome,) = result.outcomes
-    assert (outcome.status, outcome.lb) == ("failed", "out")
-    assert "still reports draining after 0.3s" in outcome.detail
+    # No command had run: the server is as it was, so it goes back into rotation.
+    assert (outcome.status, outcome.lb) == ("failed", "in")
+    assert "still reports draining after 0.3s (want drained)" in outcome.detail
+    assert "put back into the load balancer (no command had run)" in outcome.detail
 
 
 class RefusingLoadBalancer(MemoryLoadBalancer):

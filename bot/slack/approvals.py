@@ -24,7 +24,7 @@ from bot.wiring import Services
 from strategies.cancel import CancelToken
 from strategies.durations import format_duration
 from strategies.plan import DeployPlan
-from strategies.ports import ApprovalRecord, ApprovalStatus, NewApproval
+from strategies.records import ApprovalRecord, ApprovalStatus, NewApproval
 from strategies.requests import StrategyName
 
 APPROVE, REJECT = "shipbot_approve", "shipbot_reject"

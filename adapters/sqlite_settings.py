@@ -1,0 +1,58 @@
+"""Settings and sticky load-balancer waits, the part of ``SqliteStore`` plans read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters.sqlite_base import SqliteBase
+from adapters.sqlite_schema import parse_time, time_text
+from strategies.waits import AppliedWait, EffectiveWait
+
+
+class SettingsTables(SqliteBase):
+    def get_settings(self, app: str) -> dict[str, Any]:
+        rows = self._rows("SELECT key, value FROM settings WHERE app = ? ORDER BY key", [app])
+        return {row["key"]: json.loads(row["value"]) for row in rows}
+
+    def set_setting(self, app: str, key: str, value: Any, *, by: str) -> None:
+        self._execute(
+            """INSERT INTO settings (app, key, value, updated_at, updated_by)
+            VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (app, key) DO UPDATE SET value = excluded.value,
+                updated_at = excluded.updated_at, updated_by = excluded.updated_by""",
+            [app, key, json.dumps(value), time_text(datetime.now(UTC)), by],
+        )
+
+    def unset_setting(self, app: str, key: str) -> bool:
+        cursor = self._execute("DELETE FROM settings WHERE app = ? AND key = ?", [app, key])
+        return cursor.rowcount > 0
+
+    def applied_waits(self, app: str) -> dict[str, AppliedWait]:
+        rows = self._rows("SELECT * FROM applied_waits WHERE app = ?", [app])
+        return {
+            row["key"]: AppliedWait(
+                row["key"], row["seconds"], row["deploy_id"], parse_time(row["applied_at"])
+            )
+            for row in rows
+        }
+
+    def apply_waits(
+        self, app: str, deploy_id: int, waits: Iterable[EffectiveWait], at: datetime
+    ) -> None:
+        with self._transaction():
+            for wait in waits:
+                if wait.change == "store":
+                    self._execute(
+                        """INSERT INTO applied_waits (app, key, seconds, deploy_id, applied_at)
+                        VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (app, key) DO UPDATE SET seconds = excluded.seconds,
+                            deploy_id = excluded.deploy_id, applied_at = excluded.applied_at""",
+                        [app, wait.key, wait.seconds, deploy_id, time_text(at)],
+                    )
+                elif wait.change == "clear":
+                    self._execute(
+                        "DELETE FROM applied_waits WHERE app = ? AND key = ?", [app, wait.key]
+                    )

@@ -1,0 +1,149 @@
+"""What the store keeps, as the core reads it back: deploys, their servers and
+steps, approvals and accepted chat jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+
+class DeployLocked(RuntimeError):
+    """The app's lock is held: by a running deploy, or by an interrupted one that
+    left servers out of the load balancer until someone recovers it."""
+
+    def __init__(
+        self,
+        app: str,
+        holder: str,
+        since: datetime,
+        deploy_id: int,
+        *,
+        kind: str = "deploy",
+        detail: str = "",
+    ) -> None:
+        if kind == "recovery":
+            message = (
+                f"deploy #{deploy_id} of {app} was interrupted and left servers out of the "
+                f"load balancer ({detail or 'see status'}): run /deploy recover {app} first"
+            )
+        else:
+            message = (
+                f"deploy of {app} in progress by {holder} since {since:%Y-%m-%d %H:%M:%S} "
+                f"(deploy #{deploy_id})"
+            )
+        super().__init__(message)
+        self.app, self.holder, self.since, self.deploy_id = app, holder, since, deploy_id
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class ServerRecord:
+    server: str
+    position: int
+    status: str  # pending | running | ok | failed | skipped | cancelled | unreachable | interrupted
+    lb: str
+    detail: str
+    output_tail: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    planned: tuple[str, ...] = ()  # the kinds of its planned steps, in order
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    server: str
+    index: int
+    kind: str
+    label: str
+    status: str  # running | ok | failed
+    started_at: datetime
+    finished_at: datetime | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class DeployRecord:
+    id: int
+    app: str
+    strategy: str
+    reason: str
+    ref: str
+    requested_by: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str  # running | succeeded | failed | cancelled | interrupted | refused
+    summary: str
+    servers: tuple[ServerRecord, ...]
+    recovers: int | None = None  # a recovery: the deploy whose servers it put back
+    channel: str | None = None  # its Slack thread, when it has one
+    thread_ts: str | None = None
+    cancel_requested_by: str | None = None
+
+
+@dataclass(frozen=True)
+class NewDeploy:
+    app: str
+    strategy: str
+    reason: str
+    ref: str
+    requested_by: str
+    servers: tuple[str, ...]
+    started_at: datetime
+    planned: tuple[tuple[str, ...], ...] = ()  # per server, the kinds of its steps
+    recovers: int | None = None
+    lease_until: datetime | None = None
+
+
+ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
+
+
+@dataclass(frozen=True)
+class NewApproval:
+    """A deploy waiting for an approver: what was asked, where, and until when."""
+
+    app: str
+    requested_by: str
+    strategy: str | None  # None: the app's deploy.parallel setting decides when it runs
+    ref: str | None
+    servers: tuple[str, ...] | None
+    channel: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    id: int
+    request: NewApproval
+    message_ts: str | None  # the request message, once posted
+    status: ApprovalStatus
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+JobKind = Literal["deploy", "approved"]
+JobStatus = Literal["accepted", "started", "done", "not_run"]
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """Work a chat front end acknowledged and has yet to start: recorded first, so
+    that a stop or a crash before it starts is found and announced, never lost."""
+
+    kind: JobKind  # a typed /deploy, or a deploy an approver approved
+    app: str
+    requested_by: str
+    channel: str
+    text: str  # what was asked, as it could be typed again: "/deploy shop --serial"
+    created_at: datetime
+    approval_id: int | None = None
+    thread_ts: str | None = None  # where to announce it (an approval's request message)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: int
+    job: NewJob
+    status: JobStatus
+    owner: str  # the bot process that accepted it

@@ -1,0 +1,188 @@
+"""The store's interface, split by concern; ``Store`` is all of them.
+
+The core needs only settings and the deploy journal; the front ends read
+history, decide approvals and keep their accepted jobs. ``SqliteStore`` is
+the embedded implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Protocol
+
+from strategies.records import (
+    ApprovalRecord,
+    ApprovalStatus,
+    DeployRecord,
+    JobRecord,
+    NewApproval,
+    NewDeploy,
+    NewJob,
+    StepRecord,
+)
+from strategies.results import ServerOutcome
+from strategies.waits import AppliedWait, EffectiveWait
+
+
+class SettingsStore(Protocol):
+    def get_settings(self, app: str) -> dict[str, Any]: ...
+
+    def set_setting(self, app: str, key: str, value: Any, *, by: str) -> None: ...
+
+    def unset_setting(self, app: str, key: str) -> bool: ...
+
+    def applied_waits(self, app: str) -> dict[str, AppliedWait]: ...
+
+    def apply_waits(
+        self, app: str, deploy_id: int, waits: Iterable[EffectiveWait], at: datetime
+    ) -> None: ...
+
+
+class DeployJournal(Protocol):
+    """What a running deploy writes: its lock and lease, every step, every outcome."""
+
+    def begin_deploy(self, deploy: NewDeploy, *, holder: str) -> int:
+        """Take the app's lock and record the deploy, atomically; DeployLocked if held.
+
+        A recovery (``deploy.recovers``) takes over the lock that the interrupted
+        deploy it recovers left behind."""
+        ...
+
+    def renew_lease(self, deploy_id: int, until: datetime) -> bool:
+        """Extend the running deploy's lease; False if it no longer holds its lock."""
+        ...
+
+    def record_step_start(
+        self, deploy_id: int, server: str, index: int, kind: str, label: str, at: datetime
+    ) -> None: ...
+
+    def record_step_end(
+        self, deploy_id: int, server: str, index: int, ok: bool, detail: str, at: datetime
+    ) -> None: ...
+
+    def record_server_start(self, deploy_id: int, server: str, at: datetime) -> None: ...
+
+    def record_server(self, deploy_id: int, outcome: ServerOutcome, at: datetime) -> None: ...
+
+    def finish_deploy(self, deploy_id: int, status: str, summary: str, at: datetime) -> None:
+        """Record the end and release the app's lock."""
+        ...
+
+    def cancel_requested(self, deploy_id: int) -> bool: ...
+
+
+class DeployHistory(Protocol):
+    """Reading deploys back, cancelling them, and finding those whose process died."""
+
+    def request_cancel(self, app: str, *, by: str, deploy_id: int | None = None) -> int | None:
+        """Flag the app's running deploy (only if it is ``deploy_id``, when given) for
+        cancellation; its id, or None if none runs."""
+        ...
+
+    def set_deploy_thread(self, deploy_id: int, channel: str, ts: str) -> None:
+        """Where the deploy is shown in Slack, so a crash can be announced there."""
+        ...
+
+    def running_deploy(self, app: str) -> DeployRecord | None: ...
+
+    def get_deploy(self, deploy_id: int) -> DeployRecord | None: ...
+
+    def history(self, app: str, limit: int = 10) -> list[DeployRecord]: ...
+
+    def steps(self, deploy_id: int) -> list[StepRecord]: ...
+
+    def sweep_interrupted(self, at: datetime) -> list[DeployRecord]:
+        """Mark every running deploy whose process is dead ``interrupted``; those marked now.
+
+        Its lock stays (as a recovery lock) while the journal shows servers out of
+        the load balancer; otherwise it is released."""
+        ...
+
+    def unannounced_interruptions(self) -> list[DeployRecord]:
+        """Interrupted deploys with a Slack thread not yet told so."""
+        ...
+
+    def claim_announcement(self, deploy_id: int, at: datetime) -> bool:
+        """True once per interrupted deploy: whoever gets True announces it."""
+        ...
+
+    def last_interrupted(self, app: str) -> DeployRecord | None:
+        """The app's latest interrupted deploy that no recovery has handled yet."""
+        ...
+
+    def recovery_lock(self, app: str) -> int | None:
+        """The interrupted deploy whose recovery lock holds ``app``, if any."""
+        ...
+
+    def close_recovery(self, deploy_id: int, *, by: str, at: datetime, note: str) -> None:
+        """Mark an interrupted deploy handled (by a person or a recovery) and release
+        its recovery lock, if it still holds one."""
+        ...
+
+
+class ApprovalStore(Protocol):
+    """Approvals and chat events: persisted so a restart loses no request and
+    handles no event twice."""
+
+    def create_approval(self, approval: NewApproval) -> int: ...
+
+    def set_approval_message(self, approval_id: int, ts: str) -> None: ...
+
+    def get_approval(self, approval_id: int) -> ApprovalRecord | None: ...
+
+    def approval_for_message(self, channel: str, ts: str) -> ApprovalRecord | None: ...
+
+    def pending_approvals(self) -> list[ApprovalRecord]: ...
+
+    def decide_approval(
+        self, approval_id: int, status: ApprovalStatus, *, by: str, at: datetime
+    ) -> bool:
+        """Move a pending approval to ``status``; False if it was already decided.
+
+        Atomic across threads and processes: of two racing decisions exactly one wins.
+        """
+        ...
+
+    def approve_into_job(
+        self, approval_id: int, *, by: str, at: datetime, job: NewJob, owner: str
+    ) -> int | None:
+        """Approve and accept the deploy job in one transaction; the job's id, or None
+        if the approval was already decided."""
+        ...
+
+    def mark_event_seen(self, event_id: str, at: datetime) -> bool:
+        """Record a chat event id; False if it was seen before (a retry)."""
+        ...
+
+
+class JobStore(Protocol):
+    """Bot processes and the chat jobs they acknowledged."""
+
+    def register_process(self, kind: str, at: datetime) -> str:
+        """Record this bot process (host, pid, start); its id, renewed by ``heartbeat``."""
+        ...
+
+    def heartbeat(self, process_id: str, at: datetime) -> None: ...
+
+    def retire_process(self, process_id: str, at: datetime) -> None: ...
+
+    def accept_job(self, job: NewJob, *, owner: str) -> int: ...
+
+    def start_job(self, job_id: int) -> bool:
+        """accepted -> started; False if it was not accepted any more (announced not run)."""
+        ...
+
+    def finish_job(self, job_id: int) -> None: ...
+
+    def abandon_job(self, job_id: int, *, reason: str) -> bool:
+        """accepted -> not_run; True once, for whoever then announces it."""
+        ...
+
+    def orphaned_jobs(self, at: datetime) -> list[JobRecord]:
+        """Accepted jobs whose process has died before starting them."""
+        ...
+
+
+class Store(SettingsStore, DeployJournal, DeployHistory, ApprovalStore, JobStore, Protocol):
+    """Everything shipbot keeps."""
