@@ -66,25 +66,38 @@ class SshExecutor:
         return cls(endpoints, pool, timeout=conn.connect_timeout)
 
     def check(self, server: Server) -> str | None:
-        """Log in (or reuse the connection, after a round trip proves it still
-        answers), so that a server that cannot be reached is found before the
-        deploy changes anything on it or in the load balancer."""
+        """Log in, or prove that the connection opened earlier still runs commands,
+        so that a server that cannot be reached is found before the deploy changes
+        anything on it or in the load balancer.
+
+        A connection can outlive its server's sshd (the session process keeps the
+        TCP connection while nothing can start a command), so a reused connection
+        runs ``true``; if that fails, a fresh login decides."""
         endpoint = self._endpoints.get(server.name)
         if endpoint is None:
             return f"{server.name} is not a server of this app"
-        for attempt in (1, 2):
-            try:
-                client = self._pool.client(endpoint)
-                self._open(client, endpoint).close()
+        try:
+            client, fresh = self._pool.client_and_age(endpoint)
+            if fresh or self._runs_true(client, endpoint):
                 return None
-            except ConnectError as exc:
-                return str(exc)
-            except (paramiko.SSHException, OSError, EOFError) as exc:
-                # A connection that looked alive but does not answer: log in afresh once.
-                self._pool.discard(endpoint)
-                if attempt == 2:
-                    return f"{endpoint.where}: the connection does not answer ({exc})"
-        return None  # not reached: the second attempt returns
+            self._pool.discard(endpoint)
+            self._pool.client(endpoint)
+            return None
+        except ConnectError as exc:
+            return str(exc)
+
+    def _runs_true(self, client: paramiko.SSHClient, endpoint: Endpoint) -> bool:
+        try:
+            channel = self._open(client, endpoint)
+        except (ConnectError, paramiko.SSHException, OSError, EOFError):
+            return False
+        try:
+            channel.exec_command("true")
+            return channel.status_event.wait(self._timeout) and channel.recv_exit_status() == 0
+        except (paramiko.SSHException, OSError, EOFError):
+            return False
+        finally:
+            channel.close()
 
     def run(
         self,

@@ -95,6 +95,10 @@ class ConnectionPool:
 
     def client(self, endpoint: Endpoint) -> paramiko.SSHClient:
         """The live connection to ``endpoint``; raises ConnectError."""
+        return self.client_and_age(endpoint)[0]
+
+    def client_and_age(self, endpoint: Endpoint) -> tuple[paramiko.SSHClient, bool]:
+        """The live connection to ``endpoint``, and whether it was opened just now."""
         with self._guard:
             lock = self._locks.setdefault(endpoint, threading.Lock())
         with lock:  # one thread connects; the others wait and reuse it
@@ -102,7 +106,7 @@ class ConnectionPool:
                 existing = self._clients.get(endpoint)
             transport = existing.get_transport() if existing else None
             if existing is not None and transport is not None and transport.is_active():
-                return existing
+                return existing, False
             client = self._connect(endpoint)
             transport = client.get_transport()
             if transport is not None and self._keepalive > 0:
@@ -112,7 +116,7 @@ class ConnectionPool:
             with self._guard:
                 self._clients[endpoint] = client
                 self._opened.append(client)
-            return client
+            return client, True
 
     def discard(self, endpoint: Endpoint) -> None:
         """Forget ``endpoint``'s connection (it stopped answering); the next use logs in again."""

@@ -83,6 +83,7 @@ class HistoryCommand:
 @dataclass(frozen=True)
 class CancelCommand:
     app: str
+    deploy_id: int | None = None  # only this deploy (a Cancel button on its message)
 
 
 @dataclass(frozen=True)

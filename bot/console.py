@@ -98,6 +98,7 @@ def run_shell(
     interactive = stdin.isatty()
     if interactive:
         write("shipbot console chat: type /help, or exit to leave")
+    handler.sweep(front)  # a deploy whose process died is said first
     worst = 0
     for line in _lines(stdin, interactive):
         text = line.strip()

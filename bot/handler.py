@@ -214,8 +214,7 @@ class CommandHandler:
         apps = [command.app] if command.app else sorted(manifest.apps)
         for name in apps:
             manifest.app(name)
-        for record in store.sweep_interrupted(self.services.clock.now()):
-            front.reply(render.interrupted_line(record))
+        self.sweep(front)
         for name in apps:
             locked_by = store.recovery_lock(name)
             front.reply(
@@ -227,6 +226,11 @@ class CommandHandler:
                 )
             )
         return EXIT_OK
+
+    def sweep(self, front: FrontEnd) -> None:
+        """Mark the deploys whose process died interrupted, and say so."""
+        for record in self.services.store.sweep_interrupted(self.services.clock.now()):
+            front.reply(render.interrupted_line(record))
 
     def _recover(
         self, command: RecoverCommand, caller: Caller, front: FrontEnd, cancel: CancelToken | None
@@ -287,9 +291,13 @@ class CommandHandler:
         self, command: CancelCommand, caller: Caller, front: FrontEnd, _: CancelToken | None
     ) -> int:
         self.services.manifest.app(command.app)
-        deploy_id = self.services.store.request_cancel(command.app, by=caller.user)
+        deploy_id = self.services.store.request_cancel(
+            command.app, by=caller.user, deploy_id=command.deploy_id
+        )
         if deploy_id is None:
-            front.reply(f"no deploy of {command.app} is running")
+            which = f"deploy #{command.deploy_id} of" if command.deploy_id else "no deploy of"
+            verb = "is not running any more" if command.deploy_id else "is running"
+            front.reply(f"{which} {command.app} {verb}")
             return EXIT_FAILED
         front.reply(
             f"cancel requested for deploy #{deploy_id} of {command.app}: it stops at the next "

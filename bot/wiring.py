@@ -11,7 +11,8 @@ from adapters.registry import build_executor, build_load_balancer
 from adapters.sqlite_store import SqliteStore
 from strategies.clock import SystemClock
 from strategies.deploy import Deployer
-from strategies.manifest import Manifest, load_manifest
+from strategies.lease import DEFAULT_LEASE
+from strategies.manifest import Manifest, ManifestError, load_manifest
 from strategies.ports import Clock, LoadBalancer
 from strategies.store import Store
 
@@ -38,12 +39,26 @@ def resolve_db_path(option: str | None) -> Path:
     return Path(option or os.environ.get("SHIPBOT_DB") or DEFAULT_DB)
 
 
+def lease_from_env() -> float:
+    """$SHIPBOT_LEASE_SECONDS: how long a running deploy's lease lasts without renewal
+    (renewed every third of it); a deploy whose lease expired counts as dead."""
+    raw = os.environ.get("SHIPBOT_LEASE_SECONDS", "")
+    try:
+        value = float(raw) if raw else DEFAULT_LEASE
+    except ValueError:
+        raise ManifestError(f"SHIPBOT_LEASE_SECONDS: expected seconds, got {raw!r}") from None
+    if not 1 <= value <= 3600:
+        raise ManifestError(f"SHIPBOT_LEASE_SECONDS: expected 1 to 3600 seconds, got {raw!r}")
+    return value
+
+
 @dataclass
 class Services:
     manifest: Manifest
     store: Store
     clock: Clock = field(default_factory=SystemClock)
     poll_interval: float = 0.25
+    lease_seconds: float = field(default_factory=lease_from_env)
     # One load balancer object per app for the life of the process, so the
     # in-memory one remembers who is out between deploys.
     _load_balancers: dict[str, LoadBalancer] = field(default_factory=dict)
@@ -62,6 +77,7 @@ class Services:
             load_balancer=self.load_balancer(app_name),
             clock=self.clock,
             poll_interval=self.poll_interval,
+            lease_seconds=self.lease_seconds,
         )
 
 

@@ -49,4 +49,5 @@ class FailureBudget:
             return f"{failed[0]} failed"
         assert self.limit is not None
         share = "" if self.limit.count is not None else f" = {self.allowed} of {self._total}"
-        return f"{len(failed)} servers failed, more than deploy.max_failures {self.limit}{share}"
+        count = f"{len(failed)} server{'s' if len(failed) != 1 else ''}"
+        return f"{count} failed, more than deploy.max_failures {self.limit}{share}"

@@ -209,10 +209,11 @@ def _steps(
     migrations_on: str | None,
     waits: tuple[EffectiveWait, EffectiveWait],
 ) -> tuple[Step, ...]:
-    # Connect first: a server that cannot be reached must fail while it is still
-    # in the load balancer, not after it was taken out.
-    steps: list[Step] = [Step("connect", "connect")]
+    steps: list[Step] = []
     if use_lb:
+        # Connect first: a server that cannot be reached when its turn comes must
+        # fail while it is still in the load balancer, not after it was taken out.
+        steps.append(Step("connect", "connect"))
         steps.append(Step("lb_remove", "remove from load balancer"))
         steps.append(Step("wait_removed", "wait after removing", seconds=waits[0].seconds))
     steps.extend(

@@ -69,7 +69,7 @@ def test_no_load_balancer_means_no_lb_steps_and_no_extra_wait() -> None:
     shop = manifest_from(lb="none").app("shop")
     the_plan = plan(request(), shop, {})
     kinds = {s.kind for sp in the_plan.servers for s in sp.steps}
-    assert kinds == {"connect", "command", "migrations"}
+    assert kinds == {"command", "migrations"}  # nothing to leave, so no connect step either
     assert the_plan.extra_wait_seconds == 0
 
 

@@ -63,7 +63,9 @@ def texts(call: Call) -> str:
     found = [call.body.get("text", "")]
     for block in call.body.get("blocks", []):
         found.append(block.get("text", {}).get("text", ""))
-        found += [element.get("text", "") for element in block.get("elements", [])]
+        for element in block.get("elements", []):
+            text = element.get("text", "")
+            found.append(text.get("text", "") if isinstance(text, dict) else text)
     return "\n".join(found)
 
 

@@ -15,13 +15,23 @@ from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_sdk import WebClient
 
 from bot import authz
-from bot.commands import DeployCommand, UsageError, parse_slash
-from bot.handler import BAD_INPUT, Caller, CommandHandler
+from bot.commands import CancelCommand, DeployCommand, RecoverCommand, UsageError, parse_slash
+from bot.handler import BAD_INPUT, EXIT_OK, Caller, CommandHandler
+from bot.slack.announce import SlackAnnouncer
 from bot.slack.approvals import APPROVE, REJECT, SlackApprovals
-from bot.slack.front import CollectingFrontEnd, SlackFrontEnd, slack_text, unescape
+from bot.slack.front import (
+    CollectingFrontEnd,
+    SlackFrontEnd,
+    remember_thread,
+    slack_text,
+    unescape,
+)
 from bot.slack.jobs import Jobs
+from bot.slack.message import MessageRef
 from bot.slack.posters import Poster
+from bot.slack.thread import CANCEL
 from strategies.plan import DeployPlan
+from strategies.records import NewJob
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +47,27 @@ def build_app(
     approvals: SlackApprovals,
     poster: Poster,
     jobs: Jobs,
+    announcer: SlackAnnouncer,
+    owner: str,
 ) -> App:
     """The Bolt app. It calls ``auth.test`` once, here: a bad token fails at
     start, and no request waits on that call before its ack."""
     app = App(client=client, signing_secret=signing_secret)
-    listeners = Listeners(handler=handler, approvals=approvals, poster=poster, jobs=jobs)
+    listeners = Listeners(
+        handler=handler,
+        approvals=approvals,
+        poster=poster,
+        jobs=jobs,
+        announcer=announcer,
+        owner=owner,
+    )
     app.middleware(listeners.once_per_event)
     app.command("/deploy")(listeners.command)
     app.command("/settings")(listeners.command)
     app.event("reaction_added")(listeners.reaction)
     app.action(APPROVE)(listeners.button)
     app.action(REJECT)(listeners.button)
+    app.action(CANCEL)(listeners.cancel_button)
     return app
 
 
@@ -59,11 +79,15 @@ class Listeners:
         approvals: SlackApprovals,
         poster: Poster,
         jobs: Jobs,
+        announcer: SlackAnnouncer,
+        owner: str,
     ) -> None:
         self._handler = handler
         self._approvals = approvals
         self._poster = poster
         self._jobs = jobs
+        self._announcer = announcer
+        self._owner = owner  # this bot process: it accepts the jobs it acknowledges
         self._services = handler.services
 
     def once_per_event(
@@ -87,17 +111,26 @@ class Listeners:
         except UsageError as exc:
             _ack(ack, f"error: {exc}")
             return
-        if not isinstance(parsed, DeployCommand) or parsed.dry_run:
+        if not isinstance(parsed, DeployCommand | RecoverCommand) or (
+            isinstance(parsed, DeployCommand) and parsed.dry_run
+        ):
             # Settings, status, history, help and dry runs touch only the
             # database: answer in the ack itself.
             collected = CollectingFrontEnd()
             self._handler.handle(parsed, caller, collected)
             ack(response_type="ephemeral", text=collected.text)
             return
-        plan, line = self._deploy_ack(parsed, caller)
-        _ack(ack, line)
-        if plan is None:
+        if isinstance(parsed, RecoverCommand):
+            self._recover(ack, parsed, caller, command)
             return
+        plan, line = self._deploy_ack(parsed, caller)
+        if plan is None:
+            _ack(ack, line)
+            return
+        job = self._accept(ack, line, plan.app_name, caller, command)
+        if job is None:
+            return
+        job_id, new_job = job
 
         def say(text: str) -> None:
             # The response_url is the natural channel (it works in DMs too), but
@@ -111,9 +144,67 @@ class Listeners:
             if not delivered and caller.channel:
                 self._poster.ephemeral(caller.channel, caller.user, text)
 
-        front = SlackFrontEnd(say=say, poster=self._poster, channel=caller.channel or "")
+        front = SlackFrontEnd(
+            say=say,
+            poster=self._poster,
+            channel=caller.channel or "",
+            on_parent=remember_thread(self._services.store),
+        )
         # Authorized and planned for the ack: the job only runs (or asks approval for) it.
-        self._jobs.submit(lambda cancel: self._handler.start(plan, caller, front, cancel))
+        self._jobs.submit(
+            lambda cancel: self._handler.start(plan, caller, front, cancel),
+            job_id=job_id,
+            not_run=lambda reason: self._announcer.job_not_run(new_job, reason),
+        )
+
+    def _recover(
+        self, ack: Ack, parsed: RecoverCommand, caller: Caller, command: dict[str, Any]
+    ) -> None:
+        """A recovery moves servers, so like a deploy it is acked first and run as a
+        job; what it finds is said in the channel, where the team can see it."""
+        refused = self._handler.refusal(parsed, caller)
+        if refused:
+            _ack(ack, refused)
+            return
+        line = f"Recovering {parsed.app}: checking what its interrupted deploy left out…"
+        job = self._accept(ack, line, parsed.app, caller, command)
+        if job is None:
+            return
+        job_id, new_job = job
+        channel = caller.channel or ""
+        front = SlackFrontEnd(
+            say=lambda text: self._poster.post(channel, text),
+            poster=self._poster,
+            channel=channel,
+            on_parent=remember_thread(self._services.store),
+        )
+        self._jobs.submit(
+            lambda cancel: self._handler.handle(parsed, caller, front, cancel),
+            job_id=job_id,
+            not_run=lambda reason: self._announcer.job_not_run(new_job, reason),
+        )
+
+    def _accept(
+        self, ack: Ack, line: str, app: str, caller: Caller, command: dict[str, Any]
+    ) -> tuple[int, NewJob] | None:
+        """Record the job, then ack with ``line``: if the bot stops before the job
+        starts, it is found and announced as not run, never silently dropped."""
+        job = NewJob(
+            kind="deploy",
+            app=app,
+            requested_by=caller.user,
+            channel=caller.channel or "",
+            text=f"{command['command']} {unescape(command.get('text', ''))}".strip(),
+            created_at=self._services.clock.now(),
+        )
+        try:
+            job_id = self._services.store.accept_job(job, owner=self._owner)
+        except Exception as exc:
+            log.exception("could not record the job")
+            _ack(ack, f"error: it could not be recorded ({type(exc).__name__}); nothing changed")
+            return None
+        _ack(ack, line)
+        return job_id, job
 
     def _deploy_ack(self, command: DeployCommand, caller: Caller) -> tuple[DeployPlan | None, str]:
         """The plan to go ahead with (None: refused), and the ack line: a refusal
@@ -135,27 +226,52 @@ class Listeners:
 
     def reaction(self, ack: Ack, event: dict[str, Any]) -> None:
         # Bolt has already dropped the bot's own reactions (ignoring_self_events).
-        ack()
-        approving = REACTIONS.get(str(event.get("reaction", "")).split("::")[0])
-        item = event.get("item") or {}
-        if approving is None or item.get("type") != "message":
-            return
-        channel, ts, user = item.get("channel"), item.get("ts"), event.get("user")
-        if not (channel and ts and user):
-            return
-        self._jobs.submit(
-            lambda _: self._approvals.decide_message(channel, ts, user, approving=approving)
-        )
+        # The decision is recorded before the ack (database only; messages are
+        # queued), so an acknowledged approval is never lost to a crash.
+        try:
+            approving = REACTIONS.get(str(event.get("reaction", "")).split("::")[0])
+            item = event.get("item") or {}
+            channel, ts, user = item.get("channel"), item.get("ts"), event.get("user")
+            if approving is not None and item.get("type") == "message" and channel and ts and user:
+                self._approvals.decide_message(channel, ts, user, approving=approving)
+        finally:
+            ack()
 
     def button(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
         try:
             approval_id = int(action.get("value", ""))
-        except ValueError:
+            approving = action.get("action_id") == APPROVE
+            self._approvals.decide(approval_id, body["user"]["id"], approving=approving)
+        except (ValueError, KeyError):
+            log.info("ignored a malformed approval button")
+        finally:
+            ack()
+
+    def cancel_button(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """The running deploy's Cancel button: ``/deploy cancel APP`` for that deploy,
+        with the same authorization; the answer goes to its thread, a refusal to the
+        person alone."""
+        ack()
+        try:
+            deploy_id = int(action.get("value", ""))
+            user, channel = body["user"]["id"], body["channel"]["id"]
+            parent_ts = body["container"]["message_ts"]
+        except (ValueError, KeyError, TypeError):
+            log.info("ignored a malformed cancel button")
             return
-        approving = action.get("action_id") == APPROVE
-        user = body["user"]["id"]
-        self._jobs.submit(lambda _: self._approvals.decide(approval_id, user, approving=approving))
+        record = self._services.store.get_deploy(deploy_id)
+        if record is None:
+            return
+        parent = MessageRef.existing(channel, parent_ts)
+        collected = CollectingFrontEnd()
+        code = self._handler.handle(
+            CancelCommand(record.app, deploy_id=deploy_id), Caller(user, channel), collected
+        )
+        if code == EXIT_OK:
+            text = f":octagonal_sign: {authz.mention(user)}: {collected.lines[-1]}"
+            self._poster.post(channel, slack_text(text), thread=parent)
+        else:
+            self._poster.ephemeral(channel, user, collected.text, thread=parent)
 
 
 def _ack(ack: Ack, text: str) -> None:

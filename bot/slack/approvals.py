@@ -16,7 +16,8 @@ from bot import authz
 from bot.commands import DeployCommand
 from bot.handler import BAD_INPUT, BadInput, Caller, CommandHandler, FrontEnd
 from bot.slack import blocks
-from bot.slack.front import SlackFrontEnd, slack_text
+from bot.slack.announce import SlackAnnouncer
+from bot.slack.front import SlackFrontEnd, remember_thread, slack_text
 from bot.slack.jobs import Jobs
 from bot.slack.message import MessageNotPosted, MessageRef
 from bot.slack.posters import Poster
@@ -24,7 +25,7 @@ from bot.wiring import Services
 from strategies.cancel import CancelToken
 from strategies.durations import format_duration
 from strategies.plan import DeployPlan
-from strategies.records import ApprovalRecord, ApprovalStatus, NewApproval
+from strategies.records import ApprovalRecord, NewApproval, NewJob
 from strategies.requests import StrategyName
 
 APPROVE, REJECT = "shipbot_approve", "shipbot_reject"
@@ -41,14 +42,26 @@ class Timers(Protocol):
 class SlackApprovals:
     """The ``ApprovalDesk`` of the Slack front end."""
 
-    def __init__(self, *, services: Services, poster: Poster, jobs: Jobs, timers: Timers) -> None:
+    def __init__(
+        self,
+        *,
+        services: Services,
+        poster: Poster,
+        jobs: Jobs,
+        timers: Timers,
+        runner: CommandHandler,
+        announcer: SlackAnnouncer,
+        owner: str,
+    ) -> None:
         self._services = services
         self._store = services.store
         self._poster = poster
         self._jobs = jobs
         self._timers = timers
-        # Approved deploys were authorized when requested: run them without approvals.
-        self._runner = CommandHandler(services)
+        # Approved deploys were authorized when requested: the runner has no approval desk.
+        self._runner = runner
+        self._announcer = announcer
+        self._owner = owner  # this bot process, which accepts the approved deploy's job
 
     def request(self, plan: DeployPlan, caller: Caller, front: FrontEnd) -> None:
         if caller.channel is None:
@@ -122,10 +135,28 @@ class SlackApprovals:
         if refused:
             self._poster.ephemeral(channel, user, slack_text(refused))
             return
-        status: ApprovalStatus = "approved" if approving else "rejected"
-        if not self._store.decide_approval(
-            approval_id, status, by=user, at=self._services.clock.now()
-        ):
+        now = self._services.clock.now()
+        job: NewJob | None = None
+        if approving:
+            # The approval and the deploy job it starts are one transaction: a crash
+            # right after cannot leave an approved request that nobody deploys.
+            job = NewJob(
+                kind="approved",
+                app=name,
+                requested_by=record.request.requested_by,
+                channel=channel,
+                text=f"/deploy {name}",
+                created_at=now,
+                approval_id=approval_id,
+                thread_ts=record.message_ts,
+            )
+            job_id = self._store.approve_into_job(
+                approval_id, by=user, at=now, job=job, owner=self._owner
+            )
+            decided = job_id is not None
+        else:
+            decided = self._store.decide_approval(approval_id, "rejected", by=user, at=now)
+        if not decided:
             # Another click, reaction or bot process decided a moment earlier.
             self._tell_decided(self._store.get_approval(approval_id) or record, user)
             return
@@ -136,8 +167,13 @@ class SlackApprovals:
             else f":x: rejected by {authz.mention(user)}: nothing was deployed"
         )
         self._close(record, outcome)
-        if approving:
-            self._jobs.submit(lambda cancel: self._deploy(record, user, cancel))
+        if job is not None and job_id is not None:
+            approved = job
+            self._jobs.submit(
+                lambda cancel: self._deploy(record, user, cancel),
+                job_id=job_id,
+                not_run=lambda reason: self._announcer.job_not_run(approved, reason),
+            )
 
     def _tell_decided(self, record: ApprovalRecord, user: str) -> None:
         by = ""
@@ -181,6 +217,7 @@ class SlackApprovals:
             channel=channel,
             parent=parent,
             note=f":white_check_mark: approved by {authz.mention(approver)}",
+            on_parent=remember_thread(self._store),
         )
         command = DeployCommand(
             app=request.app,

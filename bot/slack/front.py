@@ -15,6 +15,7 @@ from bot.slack.posters import Poster
 from bot.slack.thread import SlackDeployThread
 from strategies.events import Listener
 from strategies.plan import DeployPlan
+from strategies.store import DeployHistory
 
 _MENTION = re.compile(r"&lt;([@#][A-Z0-9]+)&gt;")
 
@@ -51,12 +52,14 @@ class SlackFrontEnd:
         channel: str,
         parent: MessageRef | None = None,
         note: str | None = None,
+        on_parent: Callable[[int, MessageRef], None] | None = None,
     ) -> None:
         self._say = say
         self._poster = poster
         self._channel = channel
         self._parent = parent
         self._note = note
+        self._on_parent = on_parent
 
     def reply(self, text: str) -> None:
         self._say(as_message(text))
@@ -67,9 +70,23 @@ class SlackFrontEnd:
     def deploy_listeners(self, plan: DeployPlan) -> list[Listener]:
         return [
             SlackDeployThread(
-                self._poster, self._channel, plan, parent=self._parent, note=self._note
+                self._poster,
+                self._channel,
+                plan,
+                parent=self._parent,
+                note=self._note,
+                on_parent=self._on_parent,
             )
         ]
+
+
+def remember_thread(store: DeployHistory) -> Callable[[int, MessageRef], None]:
+    """An ``on_parent`` that records where each deploy is shown, once it is posted."""
+
+    def remember(deploy_id: int, parent: MessageRef) -> None:
+        parent.when_posted(lambda ts: store.set_deploy_thread(deploy_id, parent.channel, ts))
+
+    return remember
 
 
 class CollectingFrontEnd:

@@ -6,7 +6,11 @@ needs the timestamp (a thread reply, an update) waits on it instead.
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
 
 
 class MessageNotPosted(Exception):
@@ -20,6 +24,8 @@ class MessageRef:
         self.channel = channel
         self._settled = threading.Event()
         self._ts: str | None = None
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[str], None]] = []
 
     @classmethod
     def existing(cls, channel: str, ts: str) -> MessageRef:
@@ -51,8 +57,29 @@ class MessageRef:
 
     def settle(self, ts: str | None) -> None:
         """Set by the poster when Slack answered: the ts, or None if it never will."""
-        self._ts = ts
-        self._settled.set()
+        with self._lock:
+            self._ts = ts
+            self._settled.set()
+            callbacks, self._callbacks = self._callbacks, []
+        if ts is not None:
+            for callback in callbacks:
+                _call(callback, ts)
+
+    def when_posted(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(ts)`` once the message is posted (now, if it is already)."""
+        with self._lock:
+            if not self._settled.is_set():
+                self._callbacks.append(callback)
+                return
+        if self._ts is not None:
+            _call(callback, self._ts)
 
     def __repr__(self) -> str:
         return f"MessageRef({self.channel!r}, ts={self._ts!r})"
+
+
+def _call(callback: Callable[[str], None], ts: str) -> None:
+    try:
+        callback(ts)
+    except Exception:  # whoever waits for the message must not lose it to a callback
+        log.exception("callback on a posted message failed")

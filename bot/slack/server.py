@@ -36,9 +36,11 @@ from slack_sdk.errors import SlackClientError
 
 from adapters.scheduler import ApSchedulerTimers
 from bot.handler import EXIT_OK, EXIT_USAGE, CommandHandler
+from bot.slack.announce import SlackAnnouncer
 from bot.slack.app import build_app
 from bot.slack.approvals import SlackApprovals
 from bot.slack.jobs import Jobs
+from bot.slack.maintenance import Maintenance
 from bot.slack.posters import ChannelPosters
 from bot.wiring import Services
 
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("shipbot.slack")
 
 DEFAULT_API_URL = "https://slack.com/api/"
+SLACK_TIMEOUT = 30  # seconds per Web API call (each retry has its own)
 
 
 class ConfigError(ValueError):
@@ -81,15 +84,31 @@ class SlackConfig:
 
 
 class SlackBot:
-    """The running bot: Bolt app, message poster, job pool and expiry timers."""
+    """The running bot: Bolt app, message poster, job pool, expiry timers and
+    housekeeping; wired here, in one place."""
 
-    def __init__(self, services: Services, config: SlackConfig) -> None:
-        client = WebClient(base_url=config.api_url, token=config.bot_token)
+    def __init__(
+        self, services: Services, config: SlackConfig, *, kind: str, workers: int = 16
+    ) -> None:
+        self.services = services
+        store, clock = services.store, services.clock
+        client = WebClient(base_url=config.api_url, token=config.bot_token, timeout=SLACK_TIMEOUT)
         self.poster = ChannelPosters(client)
-        self.jobs = Jobs()
+        self.owner = store.register_process(kind, clock.now())
+        self.jobs = Jobs(store, max_workers=workers)
         self.timers = ApSchedulerTimers()
+        self.announcer = SlackAnnouncer(store=store, poster=self.poster, clock=clock)
+        self.maintenance = Maintenance(
+            store=store, clock=clock, announcer=self.announcer, process_id=self.owner
+        )
         self.approvals = SlackApprovals(
-            services=services, poster=self.poster, jobs=self.jobs, timers=self.timers
+            services=services,
+            poster=self.poster,
+            jobs=self.jobs,
+            timers=self.timers,
+            runner=CommandHandler(services),
+            announcer=self.announcer,
+            owner=self.owner,
         )
         self.app = build_app(
             client=client,
@@ -99,15 +118,22 @@ class SlackBot:
             approvals=self.approvals,
             poster=self.poster,
             jobs=self.jobs,
+            announcer=self.announcer,
+            owner=self.owner,
         )
 
     def start(self) -> None:
+        # Announce first what a previous process left behind (a crash mid-deploy,
+        # acknowledged jobs it never started), then take new work.
+        self.maintenance.start()
         self.timers.start()
         self.approvals.resume()
 
     def stop(self) -> None:
         self.timers.shutdown()
         self.jobs.stop()
+        self.maintenance.stop()
+        self.services.store.retire_process(self.owner, self.services.clock.now())
         self.poster.close()
 
 
@@ -120,10 +146,15 @@ def run_slack(name: str, services: Services, args: list[str], *, db: str) -> int
     if name == "serve":
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument(
+        "--workers", type=int, default=16, help="deploys (and approval requests) run at once"
+    )
     options = parser.parse_args(args)
+    if options.workers < 1:
+        parser.error("--workers must be at least 1")
     try:
         config = SlackConfig.from_env(os.environ, socket_mode=name == "socket")
-        bot = SlackBot(services, config)
+        bot = SlackBot(services, config, kind=name, workers=options.workers)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot import render
@@ -24,6 +25,7 @@ from strategies.events import (
     DeployFinished,
     DeployStarted,
     Event,
+    PreflightFinished,
     ServerFinished,
     ServerStarted,
     StepFinished,
@@ -38,6 +40,9 @@ from strategies.results import (
 )
 
 log = logging.getLogger(__name__)
+
+CANCEL = "shipbot_cancel"
+MAX_BLOCKS = kit.MAX_BLOCKS
 
 _STATE_EMOJI = {
     "running": ":hourglass_flowing_sand:",
@@ -66,11 +71,13 @@ class SlackDeployThread:
         *,
         parent: MessageRef | None = None,
         note: str | None = None,
+        on_parent: Callable[[int, MessageRef], None] | None = None,
         flush_interval: float = 2.0,
         failure_gap: float = 1.0,
     ) -> None:
         self._poster, self._channel, self._plan = poster, channel, plan
         self._parent = parent
+        self._on_parent = on_parent  # told the deploy id and message, for a crash announcement
         self._note = note  # mrkdwn shown under the plan, e.g. who approved the deploy
         self._flush_interval, self._failure_gap = flush_interval, failure_gap
         self._lock = threading.Lock()
@@ -98,6 +105,10 @@ class SlackDeployThread:
         if isinstance(event, DeployStarted):
             self._deploy_id = event.deploy_id
             self._show_parent()
+            if self._on_parent is not None and self._parent is not None:
+                self._on_parent(event.deploy_id, self._parent)
+        elif isinstance(event, PreflightFinished):
+            self._preflight(event)
         elif isinstance(event, ServerStarted):
             self._busy.append(event.server)
             self._show_parent()
@@ -107,6 +118,12 @@ class SlackDeployThread:
             self._server(event.outcome)
         elif isinstance(event, DeployFinished):
             self._finish(event.result)
+
+    def _preflight(self, event: PreflightFinished) -> None:
+        self._plan = event.plan  # without the servers --force skipped
+        lines = render.preflight_lines(event.report, event.plan)
+        self._add(_Item("\n".join(lines), failed=not event.report.ok), urgent=True)
+        self._show_parent()
 
     def _step(self, event: StepFinished) -> None:
         line = render.step_line(event, self._plan)
@@ -118,7 +135,7 @@ class SlackDeployThread:
             self._add(_Item(line))
 
     def _server(self, outcome: ServerOutcome) -> None:
-        self._done += 1
+        self._done += outcome.status != "unreachable"  # skipped at pre-flight: not in the plan
         self._failed += outcome.status == "failed"
         if outcome.server in self._busy:
             self._busy.remove(outcome.server)
@@ -201,12 +218,41 @@ class SlackDeployThread:
         blocks = [kit.section(kit.escape(status)), *kit.plan_blocks(self._plan)]
         if self._note:
             blocks.append(kit.context(self._note))
-        blocks = kit.fit(blocks)
+        blocks = kit.fit(blocks, MAX_BLOCKS - 1)
+        if self._state == "running" and self._deploy_id:
+            blocks.append(cancel_button(self._deploy_id, self._plan.app_name))
         text = kit.escape(f"{render.parent_line(self._deploy_id, self._plan)}: {bar} {state}")
         if self._parent is None:
             self._parent = self._poster.post(self._channel, text, blocks=blocks)
         else:
             self._poster.update(self._parent, text, blocks=blocks)
+
+
+def cancel_button(deploy_id: int, app: str) -> kit.Block:
+    """The running deploy's Cancel button: what ``/deploy cancel APP`` does, confirmed first."""
+    return {
+        "type": "actions",
+        "block_id": "shipbot_deploy",
+        "elements": [
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": "Cancel"},
+                "action_id": CANCEL,
+                "value": str(deploy_id),
+                "style": "danger",
+                "confirm": {
+                    "title": {"type": "plain_text", "text": f"Cancel deploy #{deploy_id}?"},
+                    "text": {
+                        "type": "mrkdwn",
+                        "text": f"The deploy of {kit.escape(app)} stops at the next step "
+                        "boundary; healthy servers go back into the load balancer.",
+                    },
+                    "confirm": {"type": "plain_text", "text": "Cancel the deploy"},
+                    "deny": {"type": "plain_text", "text": "Keep deploying"},
+                },
+            }
+        ],
+    }
 
 
 def summary_blocks(result: DeployResult) -> list[kit.Block]:

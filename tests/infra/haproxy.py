@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,22 +198,39 @@ class HAProxyFleet:
         )
 
 
+StartHAProxy = Callable[[int], HAProxyFleet]
+
+
 @pytest.fixture
-def haproxy_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HAProxyFleet]:
-    """HAProxy with backend ``shop`` = web1..web3, all UP, serving "NAME v1"."""
+def start_haproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartHAProxy]:
+    """``start_haproxy(n)``: HAProxy with backend ``shop`` = web1..webN, all UP,
+    serving "NAME v1"; stopped at the end of the test."""
     if shutil.which("haproxy") is None:
         pytest.fail("haproxy is not installed (apt-get install haproxy)")
-    directory = tmp_path_factory.mktemp("haproxy")
-    fleet = HAProxyFleet(
-        directory=directory,
-        socket=directory / "admin.sock",
-        admin_address=f"127.0.0.1:{appserver.free_port()}",
-        frontend_port=appserver.free_port(),
-        backend=BACKEND,
-        servers=SERVERS,
-    )
-    try:
+    started: list[HAProxyFleet] = []
+
+    def start(count: int) -> HAProxyFleet:
+        directory = tmp_path_factory.mktemp("haproxy")
+        fleet = HAProxyFleet(
+            directory=directory,
+            socket=directory / "admin.sock",
+            admin_address=f"127.0.0.1:{appserver.free_port()}",
+            frontend_port=appserver.free_port(),
+            backend=BACKEND,
+            servers=tuple(f"web{n}" for n in range(1, count + 1)),
+        )
+        started.append(fleet)
         fleet.start()
-        yield fleet
+        return fleet
+
+    try:
+        yield start
     finally:
-        fleet.stop()
+        for fleet in started:
+            fleet.stop()
+
+
+@pytest.fixture
+def haproxy_fleet(start_haproxy: StartHAProxy) -> HAProxyFleet:
+    """HAProxy with backend ``shop`` = web1..web3, all UP, serving "NAME v1"."""
+    return start_haproxy(len(SERVERS))

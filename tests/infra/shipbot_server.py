@@ -51,8 +51,18 @@ def stop_process(process: subprocess.Popen[bytes] | None) -> int | None:
 
 
 class ShipbotServer:
-    def __init__(self, workdir: Path, api_url: str, *, manifest: Path | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        api_url: str,
+        *,
+        manifest: Path | None = None,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
+        self.args = args
+        self.extra_env = env or {}
         self.manifest = manifest or workdir / "manifest.yml"
         self.db = workdir / "shipbot.db"
         self.port = free_port()
@@ -71,9 +81,10 @@ class ShipbotServer:
             "SLACK_API_URL": self.api_url,
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SECRET,
+            **self.extra_env,
         }
         command = [sys.executable, "-m", "bot", "--manifest", str(self.manifest)]
-        command += ["--db", str(self.db), "serve", "--port", str(self.port)]
+        command += ["--db", str(self.db), "serve", "--port", str(self.port), *self.args]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 command, cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -107,6 +118,13 @@ class ShipbotServer:
         process, self.process = self.process, None
         return stop_process(process)
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: nothing gets to clean up."""
+        process, self.process = self.process, None
+        assert process is not None
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT)
+
     def restart(self) -> ShipbotServer:
         assert self.stop() == 0, self.logs
         return self.start()
@@ -123,8 +141,8 @@ Serve = Callable[..., ShipbotServer]
 def serve(workdir: Path, slack_fake: SlackFake) -> Iterator[Serve]:
     started: list[ShipbotServer] = []
 
-    def start() -> ShipbotServer:
-        server = ShipbotServer(workdir, slack_fake.url).start()
+    def start(*args: str, env: dict[str, str] | None = None) -> ShipbotServer:
+        server = ShipbotServer(workdir, slack_fake.url, args=args, env=env).start()
         started.append(server)
         return server
 

@@ -34,6 +34,7 @@ class Call:
     at: float  # time.monotonic() when received
     path: str  # "/api/chat.postMessage" or "/response/<name>"
     token: str = ""  # the bearer token it was sent with (xoxb-… bot, xapp-… app-level)
+    ts: str = ""  # the ts the fake answered a chat.postMessage with
 
 
 class SlackFake:
@@ -113,10 +114,9 @@ class SlackFake:
         with self._lock:
             pending = self._failures.get(method)
             failure = pending.pop(0) if pending else None
-            self._calls.append(
-                Call(f"{method}#failed" if failure else method, body, time.monotonic(), path, token)
-            )
             ts = f"1700000000.{next(self._ts):06d}"
+            name = f"{method}#failed" if failure else method
+            self._calls.append(Call(name, body, time.monotonic(), path, token, ts))
             canned = self._answers.get(method)
         if failure:
             status, retry_after = failure

@@ -1,0 +1,65 @@
+"""A bot process's housekeeping, every few seconds: renew its heartbeat, find
+deploys whose process died and acknowledged jobs nobody will start, and
+announce them (``SlackAnnouncer``). Run once at start, then periodically, so
+a crash of another bot process is announced within ``interval`` plus the
+dead process's lease."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Protocol
+
+from bot.slack.announce import SlackAnnouncer
+from strategies.ports import Clock
+from strategies.store import DeployHistory, JobStore
+
+log = logging.getLogger(__name__)
+
+DIED = "the bot process that accepted it stopped before it started"
+
+
+class MaintenanceStore(DeployHistory, JobStore, Protocol):
+    """What housekeeping needs of the store."""
+
+
+class Maintenance:
+    def __init__(
+        self,
+        *,
+        store: MaintenanceStore,
+        clock: Clock,
+        announcer: SlackAnnouncer,
+        process_id: str,
+        interval: float = 5.0,
+    ) -> None:
+        self._store, self._clock, self._announcer = store, clock, announcer
+        self._process_id, self._interval = process_id, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="maintenance", daemon=True)
+
+    def start(self) -> None:
+        self.run_once()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def run_once(self) -> None:
+        store, now = self._store, self._clock.now()
+        store.heartbeat(self._process_id, now)
+        store.sweep_interrupted(now)
+        for record in store.unannounced_interruptions():
+            self._announcer.interrupted(record)
+        for orphan in store.orphaned_jobs(now):
+            if store.abandon_job(orphan.id, reason=DIED):
+                self._announcer.job_not_run(orphan.job, DIED)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.run_once()
+            except Exception:  # the database may be briefly unavailable: try again later
+                log.exception("housekeeping failed")

@@ -1,0 +1,213 @@
+"""Faults while ``shipbot serve`` runs: a kill mid-deploy, a stop with deploys
+queued, and the Cancel button. The real process, signed HTTP in, the Slack
+Web API fake out; HAProxy and real app servers where servers move."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.conftest import app_config
+from tests.infra.haproxy import HAProxyFleet, StartHAProxy
+from tests.infra.shipbot_server import Serve
+from tests.infra.slack import Call, SlackFake
+
+CHANNEL = "C0DEPLOYS"
+UP_STATE = (2, 0)
+
+
+def posts(calls: list[Call], channel: str | None = None) -> list[Call]:
+    return [
+        c
+        for c in calls
+        if c.method == "chat.postMessage" and (channel is None or c.body["channel"] == channel)
+    ]
+
+
+def parents(calls: list[Call], channel: str | None = None) -> list[Call]:
+    return [c for c in posts(calls, channel) if not c.body.get("thread_ts")]
+
+
+def in_thread(calls: list[Call], ts: str) -> list[str]:
+    return [str(c.body.get("text", "")) for c in posts(calls) if c.body.get("thread_ts") == ts]
+
+
+def haproxy_app(fleet: HAProxyFleet, commands: list[str], **extra: Any) -> dict[str, Any]:
+    """App shop on the HAProxy fleet's servers (local connection), bound to CHANNEL."""
+    app = yaml.safe_load(yaml.safe_dump(fleet.manifest(commands).apps["shop"].model_dump()))
+    app = {key: value for key, value in app.items() if value is not None}
+    return app | {"slack": {"channel": CHANNEL}, "deployers": ["*"], **extra}
+
+
+def write(workdir: Path, apps: dict[str, Any]) -> None:
+    (workdir / "manifest.yml").write_text(yaml.safe_dump({"apps": apps}))
+
+
+def wait_until(condition: Any, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def states(fleet: HAProxyFleet) -> dict[str, tuple[int, int]]:
+    return fleet.servers_state()
+
+
+def test_a_deploy_killed_with_serve_is_announced_in_its_thread_and_recovered(
+    workdir: Path, serve: Serve, slack_fake: SlackFake, start_haproxy: StartHAProxy
+) -> None:
+    fleet = start_haproxy(3)
+    app = haproxy_app(fleet, ["touch ran"])
+    app["load_balancer"]["configuration"]["wait_after_removing_servers"] = 3
+    write(workdir, {"shop": app})
+    server = serve()
+
+    assert server.sender.command("shop --serial").status == 200
+    wait_until(lambda: states(fleet)["web2"][1] & 1, "web2 to be in MAINT")
+    server.kill()  # mid-deploy: web2 is out, waiting before its command
+    parent = parents(slack_fake.calls, CHANNEL)[0]
+    server.start()
+
+    calls = slack_fake.wait_for(
+        lambda cs: any("interrupted" in t for t in in_thread(cs, parent.ts)), timeout=20
+    )
+    (notice,) = [t for t in in_thread(calls, parent.ts) if "interrupted" in t]
+    assert "out of the load balancer: web2 (known good)" in notice
+    assert "run /deploy recover shop" in notice
+    assert any(
+        c.method == "chat.update"
+        and c.body.get("ts") == parent.ts
+        and "interrupted" in c.body["text"]
+        for c in calls
+    )
+    assert states(fleet)["web2"][1] & 1  # still out: only recovery puts it back
+
+    answer = server.sender.command("recover shop")
+    assert answer.status == 200 and "Recovering shop" in answer.json["text"]
+    calls = slack_fake.wait_for(
+        lambda cs: any("putting it back" in str(c.body.get("text")) for c in posts(cs, CHANNEL))
+    )
+    wait_until(lambda: set(states(fleet).values()) == {UP_STATE}, "every server to be UP")
+    assert not (fleet.directory / "fleet" / "shop" / "web2" / "ran").exists()
+    # The restart announced once; a second restart does not say it again.
+    server.restart()
+    time.sleep(0.5)
+    notices = [t for t in in_thread(slack_fake.calls, parent.ts) if "interrupted" in t]
+    assert len(notices) == 1
+
+
+def three_apps(workdir: Path, seconds: float) -> None:
+    apps = {}
+    for name in ("shop", "blog", "wiki"):
+        config = app_config(
+            servers=1, commands=[f"sleep {seconds}"], migrations=False, root=f"fleet-{name}"
+        )
+        apps[name] = config | {"slack": {"channel": f"C0{name.upper()}"}, "deployers": ["*"]}
+    write(workdir, apps)
+
+
+def job_statuses(db: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT app, status FROM jobs ORDER BY id").fetchall()
+
+
+def test_sigterm_with_deploys_queued_runs_or_announces_every_one(
+    workdir: Path, serve: Serve, slack_fake: SlackFake
+) -> None:
+    three_apps(workdir, seconds=2)
+    server = serve("--workers", "1")
+    for app in ("shop", "blog", "wiki"):
+        answer = server.sender.command(app, channel=f"C0{app.upper()}")
+        assert answer.json["text"] == f"Planning deploy of {app} (serial)…"
+    slack_fake.wait_for(lambda cs: bool(parents(cs, "C0SHOP")))
+
+    assert server.stop() == 0
+
+    calls = slack_fake.calls
+    shop = [str(c.body.get("text")) for c in posts(calls, "C0SHOP")]
+    # The running deploy ends its thread: its one server finished its command first.
+    assert any(text.startswith("Deploy #1 of shop succeeded") for text in shop), shop
+    for app in ("blog", "wiki"):
+        (said,) = [str(c.body.get("text")) for c in posts(calls, f"C0{app.upper()}")]
+        assert f"`/deploy {app}`" in said
+        assert "was not run: the bot was stopped before it started" in said
+        assert "Nothing was changed" in said
+    assert job_statuses(server.db) == [("shop", "done"), ("blog", "not_run"), ("wiki", "not_run")]
+
+
+def test_a_crash_with_deploys_queued_is_announced_by_the_next_start(
+    workdir: Path, serve: Serve, slack_fake: SlackFake
+) -> None:
+    three_apps(workdir, seconds=5)
+    server = serve("--workers", "1")
+    for app in ("shop", "blog", "wiki"):
+        assert server.sender.command(app, channel=f"C0{app.upper()}").status == 200
+    slack_fake.wait_for(lambda cs: bool(parents(cs, "C0SHOP")))
+
+    server.kill()
+    server.start()
+
+    calls = slack_fake.wait_for(
+        lambda cs: (
+            all(posts(cs, f"C0{app}") for app in ("BLOG", "WIKI"))
+            and any("interrupted" in str(c.body.get("text")) for c in posts(cs, "C0SHOP"))
+        ),
+        timeout=20,
+    )
+    for app in ("blog", "wiki"):
+        (said,) = [str(c.body.get("text")) for c in posts(calls, f"C0{app.upper()}")]
+        assert "was not run: the bot process that accepted it stopped before it started" in said
+    assert [status for _, status in job_statuses(server.db)] == ["started", "not_run", "not_run"]
+
+
+def test_the_cancel_button_stops_after_the_current_server_with_the_same_rights(
+    workdir: Path, serve: Serve, slack_fake: SlackFake, start_haproxy: StartHAProxy
+) -> None:
+    fleet = start_haproxy(4)
+    write(
+        workdir, {"shop": haproxy_app(fleet, ["touch started && sleep 1.5"], deployers=["U0DEV"])}
+    )
+    server = serve()
+    assert server.sender.command("shop --serial", user="U0DEV").status == 200
+    started = fleet.directory / "fleet" / "shop" / "web2" / "started"
+    wait_until(started.exists, "web2 to start deploying")
+    parent = parents(slack_fake.calls, CHANNEL)[0]
+    (button,) = [
+        element
+        for update in slack_fake.calls_to("chat.update")
+        if update.body.get("ts") == parent.ts
+        for block in update.body.get("blocks", [])
+        if block.get("type") == "actions"
+        for element in block["elements"]
+    ][-1:]
+    assert button["action_id"] == "shipbot_cancel" and button["value"] == "1"
+
+    refused = server.sender.button(
+        "shipbot_cancel", button["value"], user="U0EVE", channel=CHANNEL, ts=parent.ts
+    )
+    accepted = server.sender.button(
+        "shipbot_cancel", button["value"], user="U0DEV", channel=CHANNEL, ts=parent.ts
+    )
+
+    assert refused.status == 200 and accepted.status == 200
+    calls = slack_fake.wait_for(
+        lambda cs: any("Deploy #1 of shop cancelled" in t for t in in_thread(cs, parent.ts)),
+        timeout=30,
+    )
+    (refusal,) = [c for c in calls if c.method == "chat.postEphemeral"]
+    assert refusal.body["user"] == "U0EVE"
+    assert "refused: <@U0EVE> may not cancel deploys of shop" in refusal.body["text"]
+    thread = in_thread(calls, parent.ts)
+    assert any("<@U0DEV>: cancel requested for deploy #1" in t for t in thread)
+    root = fleet.directory / "fleet" / "shop"
+    assert [(root / n / "started").exists() for n in fleet.servers] == [True, True, False, False]
+    assert set(states(fleet).values()) == {UP_STATE}  # web2 finished and went back
+    final = next(c for c in posts(calls) if "cancelled" in str(c.body.get("text")))
+    table = str(final.body["blocks"])
+    assert "2 ok, 2 untouched" in table
+    assert "web2    ok" in table and table.count("untouched (the deploy was cancelled)") == 2
