@@ -13,7 +13,7 @@ import pytest
 from sqlite_utils import Database
 
 from adapters.sqlite_store import SqliteStore
-from strategies.records import NewApproval
+from strategies.records import NewApproval, NewJob
 
 T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 SPAWN = multiprocessing.get_context("spawn")
@@ -178,3 +178,31 @@ def test_concurrent_deliveries_of_one_event_are_new_exactly_once(store: SqliteSt
         thread.join(timeout=30)
 
     assert sorted(fresh) == [False] * 5 + [True]
+
+
+def approve_and_die(path: str, approval_id: int, results: Any) -> None:
+    """Approve into a deploy job, then exit before starting it, as a crashed bot would."""
+    store = SqliteStore(path)
+    owner = store.register_process("serve", T0)
+    job = NewJob("approved", "shop", "U0DEV", "C0DEPLOYS", "/deploy shop", T0, approval_id, "1.5")
+    results.put(store.approve_into_job(approval_id, by="U0LEAD", at=T0, job=job, owner=owner))
+
+
+def test_an_approval_whose_process_died_before_deploying_is_found_once(db_path: Path) -> None:
+    store = SqliteStore(db_path)
+    approval_id = store.create_approval(request())
+    results = SPAWN.Queue()
+    child = SPAWN.Process(target=approve_and_die, args=(str(db_path), approval_id, results))
+    child.start()
+    job_id = results.get(timeout=60)
+    child.join(timeout=60)
+
+    record = store.get_approval(approval_id)
+    assert record is not None and record.status == "approved"
+    (orphan,) = store.orphaned_jobs(T0 + timedelta(seconds=1))
+    assert (orphan.id, orphan.job.kind, orphan.job.thread_ts) == (job_id, "approved", "1.5")
+    assert store.abandon_job(job_id, reason="died") is True
+    assert store.orphaned_jobs(T0) == [] and store.abandon_job(job_id, reason="died") is False
+    # Decided once: a second approval of the same request makes no second job.
+    job = NewJob("approved", "shop", "U0DEV", "C0DEPLOYS", "/deploy shop", T0, approval_id)
+    assert store.approve_into_job(approval_id, by="U0X", at=T0, job=job, owner="x") is None

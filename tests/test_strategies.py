@@ -7,15 +7,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from adapters.memory_lb import MemoryLoadBalancer
+from bot import render
 from bot.wiring import Services
 from strategies.cancel import CancelToken
 from strategies.events import Event, ServerFinished, StepFinished, StepStarted
+from strategies.manifest import parse_manifest
 from strategies.plan import plan
 from strategies.ports import LoadBalancerError
 from strategies.requests import DeployRequest
 from strategies.results import DeployResult
-from tests.conftest import fleet_file, manifest_from
+from tests.conftest import app_config, fleet_file, manifest_from
 
 Build = Callable[..., Services]
 
@@ -144,6 +148,36 @@ def test_parallel_collects_every_outcome_when_some_servers_fail(services: Build)
     assert [o.server for o in result.failed] == ["web2"]
     assert [o.server for o in result.succeeded] == ["web1", "web3", "web4"]
     assert "exit 1" in result.failed[0].detail
+
+
+def test_parallel_reports_a_failure_of_the_migrations_server_first(services: Build) -> None:
+    config = app_config(commands=['test "$SHIPBOT_SERVER" != web1', "true"], servers=3)
+    config["migrations"] = {"command": "exit 4", "server": "web3"}
+    built = services(parse_manifest(yaml.safe_dump({"apps": {"shop": config}})))
+
+    result = deploy(built, strategy="parallel")
+
+    assert [o.server for o in result.failed] == ["web1", "web3"]
+    lines = render.result_lines(result)
+    assert lines[1].startswith("  web3: FAILED (migrations `exit 4`: exit 4)")
+    assert [line.split(":")[0].strip() for line in lines[1:4]] == ["web3", "web1", "web2"]
+
+
+def test_parallel_with_fewer_workers_stops_starting_servers_after_a_failure(
+    services: Build,
+) -> None:
+    built = services(commands=['test "$SHIPBOT_SERVER" != web1'], servers=4, migrations=False)
+    built.store.set_setting("shop", "deploy.max_parallel", 1, by="U0")
+
+    result = deploy(built, strategy="parallel")
+
+    assert [(o.server, o.status) for o in result.outcomes] == [
+        ("web1", "failed"),
+        ("web2", "skipped"),
+        ("web3", "skipped"),
+        ("web4", "skipped"),
+    ]
+    assert result.outcomes[1].detail == "web1 failed"
 
 
 def test_serial_failure_leaves_the_failed_server_out_and_the_rest_untouched(

@@ -111,4 +111,7 @@ def plan_blocks(plan: DeployPlan) -> list[Block]:
         blocks.append(section("\n".join(warnings)))
     names = ", ".join(s.name for s in plan.servers)
     blocks.append(context(f"servers: {escape(names)}"))
+    if plan.skipped:
+        skipped = "; ".join(f"{s.name} skipped ({s.reason})" for s in plan.skipped)
+        blocks.append(context(f":no_entry_sign: {escape(skipped)}"))
     return blocks
