@@ -1,7 +1,10 @@
 """LocalExecutor: each server is a working directory on this machine.
 
 The embedded default fleet. Commands come from the manifest, never from chat;
-request values reach them only as ``SHIPBOT_*`` environment variables.
+request values reach them only as ``SHIPBOT_*`` environment variables. A
+command's environment is minimal: PATH, HOME and LANG, the ``SHIPBOT_*``
+values and what the manifest gives (``deploy.env``, ``deploy.pass_env``),
+never the bot's own. Output is read as it comes and only its tail is kept.
 """
 
 from __future__ import annotations
@@ -13,24 +16,28 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
+from adapters.output import TailBuffer
+from adapters.secrets import local_base_environment
 from strategies.manifest import Server
 from strategies.results import CommandResult
 
-TAIL_LINES = 20
-TAIL_CHARS = 4000
-
-
-def output_tail(text: str, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
-    """The last ``lines`` lines of ``text``, at most ``chars`` characters."""
-    tail = "\n".join(text.rstrip("\n").splitlines()[-lines:])
-    return tail[-chars:]
+EXIT_GRACE = 0.5  # after the command exits, how long a daemon it left may hold its output
 
 
 class LocalExecutor:
-    def __init__(self, root: str | Path, app: str, *, shell: str = "/bin/sh") -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        app: str,
+        *,
+        shell: str = "/bin/sh",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self._root = Path(root).expanduser().absolute() / app
         self._shell = shell
+        self._env = {**local_base_environment(), **(env or {})}
 
     def workdir(self, server: Server) -> Path:
         return self._root / server.name
@@ -68,7 +75,7 @@ class LocalExecutor:
             proc = subprocess.Popen(
                 [self._shell, "-c", command],
                 cwd=workdir,
-                env={**os.environ, **env},
+                env={**self._env, **env},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -81,33 +88,45 @@ class LocalExecutor:
     def _wait(
         self, proc: subprocess.Popen[bytes], timeout: float, abort: threading.Event, began: float
     ) -> CommandResult:
-        chunks: list[bytes] = []
+        output = TailBuffer()
+        assert proc.stdout is not None
+        reader = threading.Thread(target=_read, args=(proc.stdout, output), daemon=True)
+        reader.start()
         timed_out = aborted = False
         while True:
             try:
-                out, _ = proc.communicate(timeout=0.1)
-                chunks.append(out or b"")
+                proc.wait(timeout=0.1)
                 break
             except subprocess.TimeoutExpired:
-                # communicate() keeps what it has read so far; retrying loses nothing.
                 timed_out = time.monotonic() - began >= timeout
                 aborted = abort.is_set()
                 if timed_out or aborted:
                     _kill_group(proc)
-                    out, _ = proc.communicate()
-                    chunks.append(out or b"")
+                    proc.wait()
                     break
-        text = b"".join(chunks).decode("utf-8", "replace")
+        reader.join(EXIT_GRACE)
+        proc.stdout.close()  # a daemon that kept the pipe open keeps it to itself
         return CommandResult(
             proc.returncode,
-            output_tail(text),
+            output.tail(),
             time.monotonic() - began,
             timed_out=timed_out,
             aborted=aborted and not timed_out,
         )
 
+    def notes(self) -> list[str]:
+        return []
+
     def close(self) -> None:
         """Nothing to close: every command is its own process."""
+
+
+def _read(stream: IO[bytes], output: TailBuffer) -> None:
+    try:
+        while chunk := stream.read1(65536):  # type: ignore[attr-defined]
+            output.add(chunk)
+    except (OSError, ValueError):  # closed under us: the command is over
+        pass
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -7,8 +7,10 @@ from typing import TypeVar
 
 from adapters.local import LocalExecutor
 from adapters.memory_lb import MemoryLoadBalancer
+from adapters.secrets import command_environment
 from strategies.manifest import App, Server
 from strategies.ports import Executor, LbReport, LoadBalancer
+from strategies.store import HostKeyStore as HostKeyPins
 
 T = TypeVar("T")
 
@@ -33,8 +35,8 @@ class NoLoadBalancer:
         return None
 
 
-def _local(app_name: str, app: App) -> Executor:
-    return LocalExecutor(app.connection.root, app_name)
+def _local(app_name: str, app: App, pins: HostKeyPins | None) -> Executor:
+    return LocalExecutor(app.connection.root, app_name, env=command_environment(app))
 
 
 def _memory(app_name: str, app: App) -> LoadBalancer:
@@ -46,10 +48,10 @@ def _none(app_name: str, app: App) -> LoadBalancer:
 
 
 # The adapters below import paramiko or boto3; import them only when a manifest asks.
-def _ssh(app_name: str, app: App) -> Executor:
+def _ssh(app_name: str, app: App, pins: HostKeyPins | None) -> Executor:
     from adapters.ssh import SshExecutor
 
-    return SshExecutor.from_app(app_name, app)
+    return SshExecutor.from_app(app_name, app, pins)
 
 
 def _haproxy(app_name: str, app: App) -> LoadBalancer:
@@ -70,7 +72,10 @@ def _elb(app_name: str, app: App) -> LoadBalancer:
     return ElbLoadBalancer.from_app(app_name, app)
 
 
-EXECUTORS: dict[str, Callable[[str, App], Executor]] = {"local": _local, "ssh": _ssh}
+EXECUTORS: dict[str, Callable[[str, App, HostKeyPins | None], Executor]] = {
+    "local": _local,
+    "ssh": _ssh,
+}
 LOAD_BALANCERS: dict[str, Callable[[str, App], LoadBalancer]] = {
     "none": _none,
     "memory": _memory,
@@ -80,9 +85,7 @@ LOAD_BALANCERS: dict[str, Callable[[str, App], LoadBalancer]] = {
 }
 
 
-def _lookup(
-    registry: dict[str, Callable[[str, App], T]], kind: str, path: str
-) -> Callable[[str, App], T]:
+def _lookup(registry: dict[str, T], kind: str, path: str) -> T:
     try:
         return registry[kind]
     except KeyError:
@@ -92,9 +95,10 @@ def _lookup(
         ) from None
 
 
-def build_executor(app_name: str, app: App) -> Executor:
+def build_executor(app_name: str, app: App, *, pins: HostKeyPins | None = None) -> Executor:
+    """The app's executor; ``pins`` keeps SSH host keys accepted on first use."""
     kind = app.connection.type
-    return _lookup(EXECUTORS, kind, f"apps.{app_name}.connection.type")(app_name, app)
+    return _lookup(EXECUTORS, kind, f"apps.{app_name}.connection.type")(app_name, app, pins)
 
 
 def build_load_balancer(app_name: str, app: App) -> LoadBalancer:

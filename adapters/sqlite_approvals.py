@@ -11,6 +11,7 @@ from strategies.records import ApprovalRecord, ApprovalStatus, NewApproval, NewJ
 
 # Slack retries an event for about an hour at most; a day is plenty.
 SEEN_EVENTS_KEPT = timedelta(days=1)
+SEEN_REQUESTS_KEPT = timedelta(minutes=10)
 
 
 class ApprovalTables(JobTables):
@@ -19,7 +20,7 @@ class ApprovalTables(JobTables):
     def create_approval(self, approval: NewApproval) -> int:
         cursor = self._execute(
             """INSERT INTO approvals (app, requested_by, strategy, ref, servers, channel,
-                created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                created_at, expires_at, plan_facts, force) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 approval.app,
                 approval.requested_by,
@@ -29,6 +30,8 @@ class ApprovalTables(JobTables):
                 approval.channel,
                 time_text(approval.created_at),
                 time_text(approval.expires_at),
+                approval.plan_facts,
+                int(approval.force),
             ],
         )
         assert cursor.lastrowid is not None
@@ -94,6 +97,22 @@ class ApprovalTables(JobTables):
                 "INSERT INTO seen_events (event_id, seen_at) VALUES (?, ?) "
                 "ON CONFLICT (event_id) DO NOTHING",
                 [event_id, time_text(at)],
+            )
+            return bool(cursor.rowcount)
+
+    def mark_request_seen(self, signature: str, at: datetime) -> bool:
+        """Record a signed request's signature; False if it was seen before (a replay).
+
+        Slack refuses a signature older than five minutes, so ten are kept."""
+        with self._transaction():
+            self._execute(
+                "DELETE FROM seen_requests WHERE seen_at < ?",
+                [time_text(at - SEEN_REQUESTS_KEPT)],
+            )
+            cursor = self._execute(
+                "INSERT INTO seen_requests (signature, seen_at) VALUES (?, ?) "
+                "ON CONFLICT (signature) DO NOTHING",
+                [signature, time_text(at)],
             )
             return bool(cursor.rowcount)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -13,6 +14,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from adapters.sqlite_schema import Row, migrate
+from strategies.store import StoreError
 
 
 class SqliteBase:
@@ -23,14 +25,23 @@ class SqliteBase:
     """
 
     def __init__(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout=30000")
-        _enable_wal(conn)
-        conn.execute("PRAGMA foreign_keys=ON")
-        self._db = Database(conn)
-        self._lock = threading.RLock()
-        migrate(self._db)
+        path = Path(path)
+        try:
+            _private_file(path)
+            conn = sqlite3.connect(
+                str(path), timeout=30, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA busy_timeout=30000")
+            _enable_wal(conn)
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._db = Database(conn)
+            self._lock = threading.RLock()
+            migrate(self._db)
+            # A database we cannot write must fail here, not at the first deploy.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute(f"PRAGMA user_version = {int(version)}")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"{path}: cannot use the database ({_reason(exc)})") from None
 
     def close(self) -> None:
         with self._lock:
@@ -69,6 +80,24 @@ class SqliteBase:
     def _row(self, sql: str, params: list[Any]) -> Row | None:
         rows = self._rows(sql, params)
         return rows[0] if rows else None
+
+
+def _private_file(path: Path) -> None:
+    """The directory 0700 if we create it, the file 0600: it holds output tails
+    and approvals. SQLite gives its -wal and -shm files the file's mode."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if "not a database" in text:
+        return "it is not a shipbot database, or it is corrupt"
+    if "readonly" in text or "read-only" in text:
+        return "it is read-only"
+    return text
 
 
 def _enable_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:

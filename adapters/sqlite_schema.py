@@ -203,6 +203,26 @@ def create_jobs(db: Database) -> None:
     db.execute("CREATE INDEX jobs_by_status ON jobs (status, owner)")
 
 
+def create_host_keys(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE host_keys (
+            host TEXT PRIMARY KEY,  -- as known_hosts writes it: "[127.0.0.1]:2222"
+            key_type TEXT NOT NULL,
+            key TEXT NOT NULL,
+            pinned_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE seen_requests (
+            signature TEXT PRIMARY KEY,
+            seen_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX seen_requests_by_time ON seen_requests (seen_at)")
+    db.execute("ALTER TABLE approvals ADD COLUMN plan_facts TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE approvals ADD COLUMN force INTEGER NOT NULL DEFAULT 0")
+
+
 # Append only: a released migration is never edited or reordered.
 MIGRATIONS: list[Migration] = [
     create_settings,
@@ -213,6 +233,7 @@ MIGRATIONS: list[Migration] = [
     create_approvals,
     add_leases_and_recovery,
     create_jobs,
+    create_host_keys,
 ]
 
 
@@ -338,6 +359,8 @@ def approval_record(row: Row) -> ApprovalRecord:
             channel=row["channel"],
             created_at=parse_time(row["created_at"]),
             expires_at=parse_time(row["expires_at"]),
+            plan_facts=row["plan_facts"],
+            force=bool(row["force"]),
         ),
         message_ts=row["message_ts"],
         status=row["status"],

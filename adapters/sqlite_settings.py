@@ -1,4 +1,5 @@
-"""Settings and sticky load-balancer waits, the part of ``SqliteStore`` plans read."""
+"""Settings, sticky load-balancer waits and pinned host keys: what plans and
+connections read before a deploy."""
 
 from __future__ import annotations
 
@@ -13,6 +14,18 @@ from strategies.waits import AppliedWait, EffectiveWait
 
 
 class SettingsTables(SqliteBase):
+    def pinned_host_key(self, host: str) -> tuple[str, str, datetime] | None:
+        row = self._row("SELECT * FROM host_keys WHERE host = ?", [host])
+        return None if row is None else (row["key_type"], row["key"], parse_time(row["pinned_at"]))
+
+    def pin_host_key(self, host: str, key_type: str, key: str, at: datetime) -> bool:
+        cursor = self._execute(
+            "INSERT INTO host_keys (host, key_type, key, pinned_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (host) DO NOTHING",
+            [host, key_type, key, time_text(at)],
+        )
+        return bool(cursor.rowcount)
+
     def get_settings(self, app: str) -> dict[str, Any]:
         rows = self._rows("SELECT key, value FROM settings WHERE app = ? ORDER BY key", [app])
         return {row["key"]: json.loads(row["value"]) for row in rows}

@@ -24,11 +24,14 @@ from pathlib import Path
 import paramiko
 
 from adapters.registry import AdapterError
+from adapters.secrets import command_environment
 from adapters.ssh_command import Output, await_marker, collect, command_script
 from adapters.ssh_config import Endpoint, SshConfigError, load_ssh_config, resolve_server
-from adapters.ssh_connect import ConnectError, ConnectionPool, Credentials, HostKeyRules
+from adapters.ssh_connect import ConnectError, ConnectionPool, Credentials
+from adapters.ssh_hostkeys import HostKeyRules
 from strategies.manifest import App, Server
 from strategies.results import CommandResult
+from strategies.store import HostKeyStore as HostKeyPins
 
 log = logging.getLogger("shipbot.ssh")
 
@@ -38,14 +41,24 @@ KILL_GRACE = 2  # seconds between TERM and KILL
 
 class SshExecutor:
     def __init__(
-        self, endpoints: Mapping[str, Endpoint], pool: ConnectionPool, *, timeout: float
+        self,
+        endpoints: Mapping[str, Endpoint],
+        pool: ConnectionPool,
+        *,
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+        rules: HostKeyRules | None = None,
     ) -> None:
         self._endpoints = dict(endpoints)
+        self._rules = rules
         self._pool = pool
         self._timeout = timeout  # connect and channel-open timeout
+        # The manifest's deploy.env and pass_env; the remote login's own environment
+        # is the server's, and nothing of the bot's is forwarded (no agent, no SendEnv).
+        self._env = dict(env or {})
 
     @classmethod
-    def from_app(cls, app_name: str, app: App) -> SshExecutor:
+    def from_app(cls, app_name: str, app: App, pins: HostKeyPins | None = None) -> SshExecutor:
         """Check the connection settings and resolve every server before anything runs."""
         where = f"apps.{app_name}.connection"
         conn = app.connection
@@ -59,11 +72,15 @@ class SshExecutor:
             key_file=conn.key_file,
             use_agent=conn.use_agent,
         )
-        rules = HostKeyRules(
-            _known_hosts(conn.known_hosts, f"{where}.known_hosts"), conn.accept_unknown_host_keys
+        rules = HostKeyRules.load(
+            _known_hosts(conn.known_hosts, f"{where}.known_hosts"),
+            conn.accept_unknown_host_keys,
+            pins,
         )
         pool = ConnectionPool(rules, credentials, conn.connect_timeout, keepalive=conn.keepalive)
-        return cls(endpoints, pool, timeout=conn.connect_timeout)
+        return cls(
+            endpoints, pool, timeout=conn.connect_timeout, env=command_environment(app), rules=rules
+        )
 
     def check(self, server: Server) -> str | None:
         """Log in, or prove that the connection opened earlier still runs commands,
@@ -85,6 +102,10 @@ class SshExecutor:
             return None
         except ConnectError as exc:
             return str(exc)
+
+    def notes(self) -> list[str]:
+        """What a person should see that is no failure: host keys pinned on first use."""
+        return self._rules.take_notes() if self._rules else []
 
     def _runs_true(self, client: paramiko.SSHClient, endpoint: Endpoint) -> bool:
         try:
@@ -115,7 +136,7 @@ class SshExecutor:
         if endpoint is None:
             return CommandResult(None, "", 0.0, error=f"{server.name} is not a server of this app")
         try:
-            script = command_script(command, env)
+            script = command_script(command, {**self._env, **env})
         except ValueError as exc:
             return CommandResult(None, "", 0.0, error=f"refused: {exc}")
         try:

@@ -16,13 +16,12 @@ from collections.abc import Mapping
 
 import paramiko
 
-from adapters.local import output_tail
+from adapters.output import KEEP, output_tail
 
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 MARKER = b"shipbot-pgid:"
 POLL = 0.05  # how often a running command checks its timeout and the abort flag
 EXIT_GRACE = 0.5  # after the exit status, how long to wait for a daemon to release stdout
-KEEP = 64 * 1024  # output kept per command; the report shows only the tail
 MARKER_WAIT = 5.0  # a command stopped at once: how long to wait for its marker
 
 

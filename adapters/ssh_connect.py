@@ -15,12 +15,18 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import paramiko
 
 from adapters.ssh_config import Endpoint
+from adapters.ssh_hostkeys import (
+    HostKeyRules,
+    MissingHostKeyPolicy,
+    PinnedKeyChanged,
+    RevokedHostKey,
+    UnknownHostKey,
+)
 
 log = logging.getLogger("shipbot.ssh")
 
@@ -32,43 +38,10 @@ class ConnectError(Exception):
 
 
 @dataclass(frozen=True)
-class HostKeyRules:
-    known_hosts: Path
-    accept_unknown: bool = False
-
-
-@dataclass(frozen=True)
 class Credentials:
     pkey: paramiko.PKey | None = None
     key_file: str | None = None  # where ``pkey`` came from, for messages
     use_agent: bool = True
-
-
-class _UnknownHostKey(paramiko.SSHException):
-    def __init__(self, name: str, key: paramiko.PKey) -> None:
-        super().__init__(name)
-        self.name, self.key = name, key
-
-
-class _MissingHostKeyPolicy(paramiko.MissingHostKeyPolicy):
-    """Only reached for a host with NO key in known_hosts; paramiko itself
-    raises BadHostKeyException for a known host whose key differs."""
-
-    def __init__(self, rules: HostKeyRules) -> None:
-        self.rules = rules
-
-    def missing_host_key(
-        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
-    ) -> None:
-        if not self.rules.accept_unknown:
-            raise _UnknownHostKey(hostname, key)
-        log.warning(
-            "accepting unknown host key %s %s for %s (connection.accept_unknown_host_keys "
-            "is true); it is not saved",
-            key.get_name(),
-            key.fingerprint,
-            hostname,
-        )
 
 
 class ConnectionPool:
@@ -182,10 +155,8 @@ def _login(
 ) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
     try:
-        # "System" host keys: paramiko never writes those back to the file.
-        if rules.known_hosts.exists():
-            client.load_system_host_keys(str(rules.known_hosts))
-        client.set_missing_host_key_policy(_MissingHostKeyPolicy(rules))
+        rules.known_hosts.install(client)
+        client.set_missing_host_key_policy(MissingHostKeyPolicy(rules))
         # paramiko takes a list of key files too, though its stubs say str.
         key_files: Any = list(endpoint.identity_files) or None
         client.connect(
@@ -221,8 +192,21 @@ def _explained(
         yield
     except ConnectError:
         raise
-    except _UnknownHostKey as exc:
-        known = rules.known_hosts if rules else "known_hosts"
+    except RevokedHostKey as exc:
+        known = rules.known_hosts.path if rules else "known_hosts"
+        raise ConnectError(
+            f"host key of {exc.name} ({exc.key.get_name()} {exc.key.fingerprint}) is REVOKED "
+            f"in {known}; nothing was run there"
+        ) from None
+    except PinnedKeyChanged as exc:
+        raise ConnectError(
+            f"HOST KEY CHANGED for {where}: it offers {exc.key.get_name()} {exc.key.fingerprint}, "
+            f"but {exc.pinned} was pinned on {exc.at:%Y-%m-%d %H:%M} UTC when it was first "
+            "accepted; nothing was run there. Someone may be intercepting the connection; if "
+            f"the server was really re-keyed, add its new key to known_hosts"
+        ) from None
+    except UnknownHostKey as exc:
+        known = rules.known_hosts.path if rules else "known_hosts"
         raise ConnectError(
             f"host key of {exc.name} ({exc.key.get_name()} {exc.key.fingerprint}) is not in "
             f"{known}; nothing was run there. Verify the fingerprint, then add the key "
@@ -230,7 +214,7 @@ def _explained(
             "or set connection.accept_unknown_host_keys: true"
         ) from None
     except paramiko.BadHostKeyException as exc:
-        known = rules.known_hosts if rules else "known_hosts"
+        known = rules.known_hosts.path if rules else "known_hosts"
         raise ConnectError(
             f"HOST KEY CHANGED for {where}: it offers {exc.key.get_name()} {exc.key.fingerprint}, "
             f"{known} has {exc.expected_key.get_name()} {exc.expected_key.fingerprint}; nothing "

@@ -25,6 +25,8 @@ from strategies.cancel import CancelToken
 from strategies.events import Listener
 from strategies.manifest import ManifestError
 from strategies.plan import DeployPlan
+from strategies.store import StoreError
+from strategies.text import printable
 
 HELP = """\
 usage: shipbot [--manifest FILE] [--db FILE] COMMAND ...
@@ -83,10 +85,10 @@ class CliFrontEnd(ConsoleFrontEnd):
         self.errors = errors
 
     def reply(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False)
+        self.console.print(printable(text), markup=False, highlight=False)
 
     def error(self, text: str) -> None:
-        self.errors.print(text, markup=False, highlight=False)
+        self.errors.print(printable(text), markup=False, highlight=False)
 
     def deploy_listeners(self, plan: DeployPlan) -> list[Listener]:
         listeners: list[Listener] = [ConsoleThread(self.write)]
@@ -116,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         services = load_services(options.manifest, options.db)
-    except ManifestError as exc:
+    except (ManifestError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if name in _SLACK:

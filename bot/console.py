@@ -20,6 +20,7 @@ from bot.handler import EXIT_USAGE, Caller, CommandHandler
 from strategies.cancel import CancelToken
 from strategies.events import DeployFinished, DeployStarted, Event, Listener
 from strategies.plan import DeployPlan
+from strategies.text import one_line, printable
 
 PARENT, REPLY, LAST, MORE = "shipbot ▸ ", "  │ ", "  └ ", "    "
 
@@ -47,7 +48,11 @@ class ConsoleThread:
 
 class ConsoleFrontEnd:
     def __init__(self, write: Callable[[str], None]) -> None:
-        self.write = write
+        self._out = write
+
+    def write(self, line: str) -> None:
+        """Everything shown passes through here: no escape sequence reaches the terminal."""
+        self._out(printable(line))
 
     def reply(self, text: str) -> None:
         lines = text.splitlines() or [""]
@@ -107,7 +112,7 @@ def run_shell(
         if text in ("exit", "quit"):
             break
         if not interactive:
-            write(f"> {text}")
+            write(f"> {one_line(text)}")
         worst = max(worst, _one(handler, text, caller, front))
     return worst
 

@@ -73,7 +73,7 @@ class Services:
         app = self.manifest.app(app_name)
         return Deployer(
             store=self.store,
-            executor=build_executor(app_name, app),
+            executor=build_executor(app_name, app, pins=self.store),
             load_balancer=self.load_balancer(app_name),
             clock=self.clock,
             poll_interval=self.poll_interval,

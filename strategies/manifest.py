@@ -25,6 +25,19 @@ from strategies.durations import parse_duration
 from strategies.manifest_errors import PathError, explain
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+ENV_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]{0,63}$"
+MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_DEPTH = 32  # nesting of mappings and lists; a real manifest needs 6
+MAX_SERVERS = 10_000
+DAY, WEEK = 86400.0, 7 * 86400.0
+# Names a manifest may never pass to deploy commands: the bot's own credentials
+# (Slack, AWS, its ssh-agent) and the names shipbot sets itself.
+BOT_CREDENTIALS = ("SLACK_", "AWS_", "SHIPBOT_")
+BOT_CREDENTIAL_NAMES = ("SSH_AUTH_SOCK", "GOOGLE_APPLICATION_CREDENTIALS")
+
+Seconds = Annotated[float, Field(gt=0, le=WEEK)]  # a timeout
+Wait = Annotated[float, Field(ge=0, le=DAY)]  # a fixed wait
+EnvName = Annotated[str, Field(pattern=ENV_NAME_PATTERN)]
 CONNECTION_TYPES = ("local", "ssh")
 LOAD_BALANCER_TYPES = ("none", "memory", "haproxy", "aws_elbv2", "aws_elb")
 
@@ -35,7 +48,11 @@ class ManifestError(ValueError):
 
 class _Model(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=False, arbitrary_types_allowed=True
+        extra="forbid",
+        frozen=True,
+        strict=False,
+        arbitrary_types_allowed=True,
+        allow_inf_nan=False,
     )
 
 
@@ -63,8 +80,8 @@ class Connection(_Model):
     accept_unknown_host_keys: bool = False  # ssh: trust a host not in known_hosts (never default)
     ssh_config: str | None = None  # ssh: default ~/.ssh/config when it exists
     use_agent: bool = True  # ssh: also try keys from $SSH_AUTH_SOCK
-    connect_timeout: float = Field(default=10.0, gt=0)  # each of connect, handshake, login
-    keepalive: float = Field(default=15.0, ge=0)  # ssh: seconds between keepalives, 0 = none
+    connect_timeout: Annotated[float, Field(gt=0, le=3600)] = 10.0  # each of connect, login...
+    keepalive: Annotated[float, Field(ge=0, le=3600)] = 15.0  # ssh: seconds between, 0 = none
 
 
 class Server(_Model):
@@ -85,10 +102,26 @@ ServerAmount = Annotated[Amount, BeforeValidator(Amount.parse)]
 
 class Deploy(_Model):
     commands: Annotated[tuple[str, ...], Field(min_length=1)]
-    timeout: Annotated[float, Field(gt=0)] = 600.0
+    timeout: Seconds = 600.0
     default_ref: str = "main"
     on_failure: Literal["stop", "continue"] = "stop"
     max_failures: ServerAmount | None = None  # with on_failure: continue; None = no limit
+    env: dict[EnvName, str] = Field(default_factory=dict)  # fixed values for the commands
+    pass_env: tuple[EnvName, ...] = ()  # names passed on from the bot's own environment
+
+    @field_validator("env", "pass_env")
+    @classmethod
+    def _not_the_bots(cls, value: Any) -> Any:
+        for index, name in enumerate(value):
+            if name.startswith(BOT_CREDENTIALS) or name in BOT_CREDENTIAL_NAMES:
+                where = (index,) if isinstance(value, tuple) else (name,)
+                kind = (
+                    "reserved for shipbot"
+                    if name.startswith("SHIPBOT_")
+                    else ("the bot's own credential")
+                )
+                raise PathError(where, f"{name} is {kind} and is never passed to commands")
+        return value
 
     @model_validator(mode="after")
     def _policy(self) -> Deploy:
@@ -103,20 +136,20 @@ class Deploy(_Model):
 class Migrations(_Model):
     command: str
     server: str | None = None
-    timeout: Annotated[float, Field(gt=0)] = 600.0
+    timeout: Seconds = 600.0
 
 
 class LoadBalancerWaits(_Model):
-    wait_after_removing_servers: Annotated[float, Field(ge=0)] | None = None
-    wait_after_adding_servers: Annotated[float, Field(ge=0)] | None = None
-    settle_timeout: Annotated[float, Field(gt=0)] = 300.0
-    poll_interval: Annotated[float, Field(gt=0)] | None = None  # how often to ask the LB
+    wait_after_removing_servers: Wait | None = None
+    wait_after_adding_servers: Wait | None = None
+    settle_timeout: Seconds = 300.0
+    poll_interval: Annotated[float, Field(gt=0, le=60)] | None = None  # how often to ask
 
 
 class LoadBalancer(_Model):
     type: Literal["none", "memory", "haproxy", "aws_elbv2", "aws_elb"] = "none"
     configuration: LoadBalancerWaits = LoadBalancerWaits()
-    lag: Annotated[float, Field(ge=0)] = 0.0  # memory: simulated seconds of lag
+    lag: Wait = 0.0  # memory: simulated seconds of lag
     socket: str | None = None  # haproxy runtime API: a unix socket path or HOST:PORT
     backend: str | None = None
     target_group_arn: str | None = None  # aws_elbv2
@@ -124,16 +157,16 @@ class LoadBalancer(_Model):
     region: str | None = None  # aws: default from the AWS environment
     profile: str | None = None
     endpoint_url: str | None = None
-    timeout: Annotated[float, Field(gt=0)] = 10.0  # each call to the load balancer's API
+    timeout: Annotated[float, Field(gt=0, le=600)] = 10.0  # each call to its API
 
 
 class App(_Model):
     slack: SlackBinding | None = None
-    deployers: tuple[str, ...] = ("*",)
+    deployers: tuple[str, ...] = ()  # nobody unless listed; "*" must be written
     settings_editors: tuple[str, ...] | None = None  # who may change settings; None: deployers
     approval: Approval = Approval()
     connection: Connection = Connection()
-    servers: Annotated[tuple[Server, ...], Field(min_length=1)]
+    servers: Annotated[tuple[Server, ...], Field(min_length=1, max_length=MAX_SERVERS)]
     deploy: Deploy
     migrations: Migrations | None = None
     load_balancer: LoadBalancer = LoadBalancer()
@@ -198,9 +231,64 @@ def load_manifest(path: str | Path) -> Manifest:
     return parse_manifest(text, source=str(path))
 
 
+MAX_NODES = 200_000  # values after expanding aliases; a real manifest has hundreds
+
+
+class _ManifestLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, with nesting bounded (its composer recurses)."""
+
+    depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _expanded_size(node: yaml.Node, seen: dict[int, int]) -> int:
+    """How many values ``node`` stands for once every alias is expanded."""
+    known = seen.get(id(node))
+    if known is not None:
+        return known
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, seen) + _expanded_size(v, seen) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, seen) for item in node.value)
+    seen[id(node)] = size = min(size, MAX_NODES + 1)
+    return size
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    if len(text) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{source}: larger than {MAX_MANIFEST_BYTES // 1024} KiB")
+    loader = _ManifestLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_NODES:
+            raise ManifestError(
+                f"{source}: its aliases expand to more than {MAX_NODES:,} values "
+                "(a YAML bomb?); write the values out"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def parse_manifest(text: str, *, source: str = "manifest") -> Manifest:
     try:
-        data = yaml.safe_load(text)
+        data = _load_yaml(text, source)
+    except RecursionError:
+        raise ManifestError(f"{source}: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

@@ -35,6 +35,11 @@ class Executor(Protocol):
         abort: threading.Event,
     ) -> CommandResult: ...
 
+    def notes(self) -> list[str]:
+        """Things worth telling a person that are not failures (a host key pinned on
+        first use), once each."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -68,6 +68,7 @@ def preflight(
                 f"{server_plan.name} is already out of rotation (the load balancer reports "
                 f"{report}); the deploy puts it back once deployed"
             )
+    notes += executor.notes()
     return PreflightReport(tuple(problems), tuple(notes), len(servers), clock.monotonic() - began)
 
 

@@ -110,6 +110,8 @@ class NewApproval:
     channel: str
     created_at: datetime
     expires_at: datetime
+    plan_facts: str = ""  # what the approver is shown (strategies.plan_facts), as JSON
+    force: bool = False
 
 
 @dataclass(frozen=True)

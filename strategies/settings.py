@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 _TRUE = {"true", "yes", "on", "1"}
+_COUNT = re.compile(r"[0-9]{1,6}")
+MAX_COUNT = 999_999
 _FALSE = {"false", "no", "off", "0"}
 
 
@@ -37,9 +40,10 @@ def _parse_bool(key: str) -> Callable[[str], bool]:
 
 def _parse_count(key: str) -> Callable[[str], int]:
     def parse(raw: str) -> int:
+        # ASCII digits only: str.isdigit() also accepts "²" and "١٢", and int() not all of them.
         text = raw.strip()
-        if not text.isdigit():
-            raise SettingError(f"{key}: expected an integer >= 0, got {raw!r}")
+        if not _COUNT.fullmatch(text):
+            raise SettingError(f"{key}: expected an integer from 0 to {MAX_COUNT:,}, got {raw!r}")
         return int(text)
 
     return parse

@@ -25,6 +25,10 @@ from strategies.results import ServerOutcome
 from strategies.waits import AppliedWait, EffectiveWait
 
 
+class StoreError(ValueError):
+    """The store cannot be used (a corrupt or read-only file, no server); one line."""
+
+
 class SettingsStore(Protocol):
     def get_settings(self, app: str) -> dict[str, Any]: ...
 
@@ -155,6 +159,10 @@ class ApprovalStore(Protocol):
         """Record a chat event id; False if it was seen before (a retry)."""
         ...
 
+    def mark_request_seen(self, signature: str, at: datetime) -> bool:
+        """Record a signed request's signature; False if it was seen before (a replay)."""
+        ...
+
 
 class JobStore(Protocol):
     """Bot processes and the chat jobs they acknowledged."""
@@ -184,5 +192,19 @@ class JobStore(Protocol):
         ...
 
 
-class Store(SettingsStore, DeployJournal, DeployHistory, ApprovalStore, JobStore, Protocol):
+class HostKeyStore(Protocol):
+    """SSH host keys accepted on first use (``accept_unknown_host_keys``), pinned."""
+
+    def pinned_host_key(self, host: str) -> tuple[str, str, datetime] | None:
+        """(key type, base64 key, when pinned) for ``host`` ("[addr]:port"), or None."""
+        ...
+
+    def pin_host_key(self, host: str, key_type: str, key: str, at: datetime) -> bool:
+        """Pin ``key`` for ``host``; False if a key was pinned first (by a racing process)."""
+        ...
+
+
+class Store(
+    SettingsStore, DeployJournal, DeployHistory, ApprovalStore, JobStore, HostKeyStore, Protocol
+):
     """Everything shipbot keeps."""

@@ -24,6 +24,10 @@ def _skipped(ctx: DeployContext, server_plan: ServerPlan, why: str) -> ServerOut
     return outcome
 
 
+def _cancelled(ctx: DeployContext) -> str | None:
+    return "the deploy was cancelled" if ctx.cancel.requested() else None
+
+
 def _why_not_start(ctx: DeployContext, budget: FailureBudget) -> str | None:
     if ctx.cancel.requested():
         return "the deploy was cancelled"
@@ -62,9 +66,12 @@ class ParallelStrategy:
 
     def execute(self, ctx: DeployContext) -> tuple[ServerOutcome, ...]:
         budget = FailureBudget(ctx.plan)
+        # With a worker per server every server starts at once: the policy has no
+        # server left to hold back (however the threads happen to be scheduled).
+        bounded = ctx.plan.workers < len(ctx.plan.servers)
 
         def one(server_plan: ServerPlan) -> ServerOutcome:
-            why = _why_not_start(ctx, budget)
+            why = _why_not_start(ctx, budget) if bounded else _cancelled(ctx)
             if why:
                 return _skipped(ctx, server_plan, why)
             outcome = run_server(ctx, server_plan)

@@ -17,6 +17,15 @@ import sys
 
 import boto3
 
+# A deploy command gets no AWS credentials from the bot (never its own); moto
+# takes any, so the probe brings dummy ones and the region of the tests.
+for name, value in (
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_DEFAULT_REGION", "us-east-1"),
+):
+    os.environ.setdefault(name, value)
+
 
 def elbv2_states(endpoint: str, arn: str, ids: list[str]) -> list[str]:
     client = boto3.client("elbv2", endpoint_url=endpoint)

@@ -49,6 +49,7 @@ def app_config(
     if wait_adding is not None:
         waits["wait_after_adding_servers"] = wait_adding
     config: dict[str, Any] = {
+        "deployers": ["*"],  # written out: a manifest without deployers lets nobody deploy
         "connection": {"type": "local", "root": root},
         "servers": [{"name": f"web{i}"} for i in range(1, servers + 1)],
         "deploy": {"commands": commands or COMMANDS, "timeout": timeout},

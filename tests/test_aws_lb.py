@@ -36,6 +36,7 @@ def aws_app(fleet: AwsFleet, lb: Config, probe: list[str] | None = None) -> Conf
     """App ``shop``: web1..web3 are the fleet's instances; the deploy runs ``probe``."""
     command = shlex.join([sys.executable, str(PROBE), fleet.url, *probe]) if probe else "true"
     return {
+        "deployers": ["*"],
         "connection": {"type": "local", "root": "fleet"},
         "servers": [{"name": n, "instance_id": i} for n, i in fleet.server_ids().items()],
         "deploy": {"commands": [command], "timeout": 60},

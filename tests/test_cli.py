@@ -176,10 +176,13 @@ BAD_INPUTS = [
     (["deploy", "shop", "--ref", "main;touch pwned"], "not a valid git ref name"),
     (["deploy", "shop", "--servers", "web1,web9"], "unknown server 'web9'"),
     (["deploy", "shop", "--serial", "--parallel"], "--serial"),
-    (["settings", "set", "-s", "shop", "deploy.max_parallel", "many"], "expected an integer >= 0"),
+    (
+        ["settings", "set", "-s", "shop", "deploy.max_parallel", "many"],
+        "expected an integer from 0 to 999,999",
+    ),
     (
         ["settings", "set", "-s", "shop", "deploy.max_parallel", "-3"],
-        "deploy.max_parallel: expected an integer >= 0, got '-3'",
+        "deploy.max_parallel: expected an integer from 0 to 999,999, got '-3'",
     ),
     (["frobnicate"], "unknown command"),
 ]

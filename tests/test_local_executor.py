@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from adapters.local import LocalExecutor, output_tail
+from adapters.local import LocalExecutor
+from adapters.output import output_tail
 from strategies.manifest import Server
 
 WEB1 = Server(name="web1")

@@ -42,7 +42,7 @@ def test_defaults_fill_what_the_manifest_leaves_out() -> None:
     )
     blog = manifest.app("blog")
     assert blog.load_balancer.type == "none"
-    assert blog.deployers == ("*",)
+    assert blog.deployers == ()  # closed by default: "*" must be written
     assert blog.deploy.default_ref == "main"
     assert blog.servers[0].address == "a"
     assert blog.migrations_server is None

@@ -114,6 +114,9 @@ class Flaky:
         self.ran.append(server.name)
         return CommandResult(0, "", 0.0)
 
+    def notes(self) -> list[str]:
+        return []
+
     def close(self) -> None:
         pass
 

@@ -162,7 +162,12 @@ def test_settings_follow_the_channel_binding_and_ask_for_the_app_elsewhere(
         }
     )
     server = serve()
-    assert server.health() == {"ok": True, "apps": ["blog", "shop"], "db": str(server.db)}
+    assert server.health() == {
+        "ok": True,
+        "apps": ["blog", "shop"],
+        "db": str(server.db),
+        "store": True,
+    }
 
     bound = server.sender.command("set deploy.parallel true", command="/settings")
     unbound = server.sender.command(

@@ -59,6 +59,7 @@ class Ssh:
         """The example app, deployed over SSH to the fleet (servers by ssh config alias)."""
         example = yaml.safe_load(example_manifest_path().read_text())
         app: dict[str, Any] = example["apps"]["shop"]
+        app["deployers"] = ["*"]
         app["connection"] = {
             "type": "ssh",
             "user": self.fleet.username,

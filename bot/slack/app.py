@@ -127,10 +127,6 @@ class Listeners:
         if plan is None:
             _ack(ack, line)
             return
-        job = self._accept(ack, line, plan.app_name, caller, command)
-        if job is None:
-            return
-        job_id, new_job = job
 
         def say(text: str) -> None:
             # The response_url is the natural channel (it works in DMs too), but
@@ -150,7 +146,20 @@ class Listeners:
             channel=caller.channel or "",
             on_parent=remember_thread(self._services.store),
         )
-        # Authorized and planned for the ack: the job only runs (or asks approval for) it.
+        if plan.app.approval.required:
+            # The request is a row before the ack and its message is only queued:
+            # a pending approval holds no worker.
+            try:
+                self._approvals.request(plan, caller, front)
+            except BAD_INPUT as exc:
+                line = f"error: {exc}"
+            _ack(ack, line)
+            return
+        job = self._accept(ack, line, plan.app_name, caller, command)
+        if job is None:
+            return
+        job_id, new_job = job
+        # Authorized and planned for the ack: the job only runs it.
         self._jobs.submit(
             lambda cancel: self._handler.start(plan, caller, front, cancel),
             job_id=job_id,
@@ -221,6 +230,9 @@ class Listeners:
             return plan, f"Planning deploy of {command.app} ({plan.strategy})…"
         if not approval.approvers:
             return None, f"error: {command.app} requires approval but approval.approvers is empty"
+        waiting = self._approvals.refusal(plan, caller.user)
+        if waiting:
+            return None, waiting
         who = ", ".join(authz.mention(user) for user in approval.approvers)
         return plan, f"{command.app} needs approval: asking {who} ({plan.strategy})…"
 

@@ -9,6 +9,7 @@ are rebuilt from the pending rows when the bot starts.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
@@ -19,18 +20,19 @@ from bot.slack import blocks
 from bot.slack.announce import SlackAnnouncer
 from bot.slack.front import SlackFrontEnd, remember_thread, slack_text
 from bot.slack.jobs import Jobs
-from bot.slack.message import MessageNotPosted, MessageRef
+from bot.slack.message import MessageRef
 from bot.slack.posters import Poster
 from bot.wiring import Services
 from strategies.cancel import CancelToken
 from strategies.durations import format_duration
 from strategies.plan import DeployPlan
+from strategies.plan_facts import facts_text, plan_changes
 from strategies.records import ApprovalRecord, NewApproval, NewJob
 from strategies.requests import StrategyName
 
 APPROVE, REJECT = "shipbot_approve", "shipbot_reject"
 SYSTEM = "shipbot"  # decided_by of an expiry
-POST_TIMEOUT = 60.0  # how long to wait for the request message to be delivered
+MAX_PENDING = 3  # requests one person may have waiting for one app
 
 
 class Timers(Protocol):
@@ -62,10 +64,33 @@ class SlackApprovals:
         self._runner = runner
         self._announcer = announcer
         self._owner = owner  # this bot process, which accepts the approved deploy's job
+        # Answers to the requester go over the response_url (HTTP): never on a
+        # worker, never on the poster's thread.
+        self._replies = ThreadPoolExecutor(max_workers=2, thread_name_prefix="approval-reply")
+
+    def refusal(self, plan: DeployPlan, user: str) -> str | None:
+        """Why ``user`` may not ask for another approval of ``plan``'s app now, or None."""
+        waiting = [
+            r
+            for r in self._store.pending_approvals()
+            if r.request.app == plan.app_name and r.request.requested_by == user
+        ]
+        if len(waiting) < MAX_PENDING:
+            return None
+        return (
+            f"refused: {authz.mention(user)} already has {len(waiting)} deploys of "
+            f"{plan.app_name} waiting for approval; withdraw one (react :x:) or wait"
+        )
 
     def request(self, plan: DeployPlan, caller: Caller, front: FrontEnd) -> None:
+        """Record the request and queue its message; nothing here waits for Slack, so a
+        pending request holds no worker."""
         if caller.channel is None:
             raise BadInput(f"{plan.app_name} requires approval: request it in a Slack channel")
+        refused = self.refusal(plan, caller.user)
+        if refused:
+            front.error(refused)
+            return
         now = self._services.clock.now()
         expires = now + timedelta(seconds=plan.app.approval.timeout)
         request = plan.request
@@ -73,12 +98,14 @@ class SlackApprovals:
             NewApproval(
                 app=plan.app_name,
                 requested_by=caller.user,
-                strategy=request.strategy,
+                strategy=plan.strategy,
                 ref=request.ref,
                 servers=request.servers,
                 channel=caller.channel,
                 created_at=now,
                 expires_at=expires,
+                plan_facts=facts_text(plan),
+                force=request.force,
             )
         )
         message = self._poster.post(
@@ -87,24 +114,40 @@ class SlackApprovals:
             "needs approval",
             blocks=_request_blocks(plan, approval_id, caller.user, expires),
         )
-        try:
-            ts = message.ts(timeout=POST_TIMEOUT)
-        except (MessageNotPosted, TimeoutError) as exc:
+        channel = caller.channel
+
+        def posted(ts: str) -> None:
+            self._store.set_approval_message(approval_id, ts)
+            self._schedule(approval_id, expires)
+            self._replies.submit(
+                front.reply,
+                f"approval requested from {_approvers(plan)}: the request is in <#{channel}>",
+            )
+
+        def never_posted() -> None:
             # Nobody can see the request, so nobody can approve it: close it now.
             self._store.decide_approval(approval_id, "rejected", by=SYSTEM, at=now)
-            front.error(f"error: the approval request could not be posted ({exc}); nothing changed")
-            return
-        self._store.set_approval_message(approval_id, ts)
-        self._schedule(approval_id, expires)
-        front.reply(
-            f"approval requested from {_approvers(plan)}: the request is in <#{caller.channel}>"
-        )
+            self._replies.submit(
+                front.error, "error: the approval request could not be posted; nothing changed"
+            )
+
+        message.when_posted(posted, never_posted)
 
     def resume(self) -> None:
-        """Re-arm every pending approval after a start; expire those already due."""
+        """Re-arm every pending approval after a start; expire those already due, and
+        close those whose message a stopped bot never posted."""
         now = self._services.clock.now()
         for record in self._store.pending_approvals():
-            if record.request.expires_at <= now:
+            if record.message_ts is None:
+                if self._store.decide_approval(record.id, "rejected", by=SYSTEM, at=now):
+                    request = record.request
+                    self._poster.post(
+                        request.channel,
+                        f":warning: {authz.mention(request.requested_by)}: your request to "
+                        f"deploy {request.app} was never posted (the bot stopped first); "
+                        f"nothing was deployed: request it again with `/deploy {request.app}`",
+                    )
+            elif record.request.expires_at <= now:
                 self.expire(record.id)
             else:
                 self._schedule(record.id, record.request.expires_at)
@@ -136,6 +179,17 @@ class SlackApprovals:
             self._poster.ephemeral(channel, user, slack_text(refused))
             return
         now = self._services.clock.now()
+        assert app is not None
+        lost = authz.refusal(
+            self._services.manifest, DeployCommand(name), user=record.request.requested_by
+        )
+        if approving and lost:
+            # The requester lost the right to deploy since asking: nobody may grant it.
+            if self._store.decide_approval(approval_id, "rejected", by=SYSTEM, at=now):
+                self._timers.cancel(str(approval_id))
+                why = lost.removeprefix("refused: ").replace(" may not ", " may no longer ", 1)
+                self._close(record, f":no_entry_sign: not deployed: {why}")
+            return
         job: NewJob | None = None
         if approving:
             # The approval and the deploy job it starts are one transaction: a crash
@@ -224,12 +278,26 @@ class SlackApprovals:
             strategy=cast(StrategyName | None, request.strategy),
             ref=request.ref,
             servers=request.servers,
+            force=request.force,
         )
+        caller = Caller(request.requested_by, channel)
         try:
-            # Planned now, not when requested: settings may have changed meanwhile.
-            plan = self._runner.plan_for(command, Caller(request.requested_by, channel))
-            self._runner.run_plan(plan, front, cancel)
+            plan = self._runner.plan_for(command, caller)
         except BAD_INPUT as exc:  # e.g. the manifest changed, or a key file went away
+            front.error(f"error: cannot deploy after approval: {exc}")
+            return
+        changes = plan_changes(request.plan_facts, plan)
+        if changes:
+            # What was approved is not what would run: never run it silently.
+            front.reply(
+                f"the plan changed since it was approved ({'; '.join(changes)}); nothing was "
+                "deployed: asking again with the plan as it is now"
+            )
+            self.request(plan, caller, front)
+            return
+        try:
+            self._runner.run_plan(plan, front, cancel)
+        except BAD_INPUT as exc:
             front.error(f"error: cannot deploy after approval: {exc}")
 
     def _schedule(self, approval_id: int, when: datetime) -> None:

@@ -26,6 +26,7 @@ class MessageRef:
         self._ts: str | None = None
         self._lock = threading.Lock()
         self._callbacks: list[Callable[[str], None]] = []
+        self._failed: list[Callable[[], None]] = []
 
     @classmethod
     def existing(cls, channel: str, ts: str) -> MessageRef:
@@ -61,18 +62,29 @@ class MessageRef:
             self._ts = ts
             self._settled.set()
             callbacks, self._callbacks = self._callbacks, []
+            failed, self._failed = self._failed, []
         if ts is not None:
             for callback in callbacks:
                 _call(callback, ts)
+        else:
+            for on_failure in failed:
+                _call_failed(on_failure)
 
-    def when_posted(self, callback: Callable[[str], None]) -> None:
-        """Call ``callback(ts)`` once the message is posted (now, if it is already)."""
+    def when_posted(
+        self, callback: Callable[[str], None], failed: Callable[[], None] | None = None
+    ) -> None:
+        """Call ``callback(ts)`` once the message is posted (now, if it is already),
+        or ``failed()`` if it never will be."""
         with self._lock:
             if not self._settled.is_set():
                 self._callbacks.append(callback)
+                if failed is not None:
+                    self._failed.append(failed)
                 return
         if self._ts is not None:
             _call(callback, self._ts)
+        elif failed is not None:
+            _call_failed(failed)
 
     def __repr__(self) -> str:
         return f"MessageRef({self.channel!r}, ts={self._ts!r})"
@@ -83,3 +95,10 @@ def _call(callback: Callable[[str], None], ts: str) -> None:
         callback(ts)
     except Exception:  # whoever waits for the message must not lose it to a callback
         log.exception("callback on a posted message failed")
+
+
+def _call_failed(callback: Callable[[], None]) -> None:
+    try:
+        callback()
+    except Exception:
+        log.exception("callback on a message that could not be posted failed")

@@ -1,8 +1,7 @@
 """``shipbot serve`` (Slack over HTTP) and ``shipbot socket`` (Socket Mode).
 
 Both build the same bot; only the transport differs. HTTP runs Bolt's WSGI
-adapter on the standard library's WSGI server with a thread per request (no
-extra dependency; Slack's traffic to one bot is a few requests a second).
+adapter behind a signature guard on waitress (``bot.slack.http``).
 
 Stopping (SIGTERM or SIGINT): stop accepting requests, stop the expiry
 timers, cancel running deploys softly — they stop at the next step boundary
@@ -16,18 +15,14 @@ outside the load balancer.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from socketserver import ThreadingMixIn
 from types import FrameType
-from typing import TYPE_CHECKING, Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.error import BoltError
@@ -36,16 +31,16 @@ from slack_sdk.errors import SlackClientError
 
 from adapters.scheduler import ApSchedulerTimers
 from bot.handler import EXIT_OK, EXIT_USAGE, CommandHandler
+from bot.logs import configure_logging
 from bot.slack.announce import SlackAnnouncer
 from bot.slack.app import build_app
 from bot.slack.approvals import SlackApprovals
+from bot.slack.http import Guard, health_body
+from bot.slack.http import serve as serve_http
 from bot.slack.jobs import Jobs
 from bot.slack.maintenance import Maintenance
 from bot.slack.posters import ChannelPosters
 from bot.wiring import Services
-
-if TYPE_CHECKING:
-    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger("shipbot.slack")
 
@@ -91,6 +86,7 @@ class SlackBot:
         self, services: Services, config: SlackConfig, *, kind: str, workers: int = 16
     ) -> None:
         self.services = services
+        self.signing_secret = config.signing_secret or ""
         store, clock = services.store, services.clock
         client = WebClient(base_url=config.api_url, token=config.bot_token, timeout=SLACK_TIMEOUT)
         self.poster = ChannelPosters(client)
@@ -122,6 +118,14 @@ class SlackBot:
             owner=self.owner,
         )
 
+    def store_ok(self) -> bool:
+        """Whether the store answers (for /healthz)."""
+        try:
+            self.services.store.get_settings("")
+            return True
+        except Exception:
+            return False
+
     def start(self) -> None:
         # Announce first what a previous process left behind (a crash mid-deploy,
         # acknowledged jobs it never started), then take new work.
@@ -139,9 +143,7 @@ class SlackBot:
 
 def run_slack(name: str, services: Services, args: list[str], *, db: str) -> int:
     """``shipbot serve`` / ``shipbot socket``: run until SIGTERM or SIGINT."""
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
-    )
+    configure_logging()
     parser = argparse.ArgumentParser(prog=f"shipbot {name}", allow_abbrev=False)
     if name == "serve":
         parser.add_argument("--host", default="127.0.0.1")
@@ -161,6 +163,7 @@ def run_slack(name: str, services: Services, args: list[str], *, db: str) -> int
     except (BoltError, SlackClientError, OSError) as exc:
         print(f"error: cannot start the Slack app: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    _warn_open_apps(services)
     stop = _stop_on_signals(bot.jobs.abort)
     bot.start()
     try:
@@ -181,23 +184,14 @@ def run_slack(name: str, services: Services, args: list[str], *, db: str) -> int
 def _serve_http(
     bot: SlackBot, host: str, port: int, services: Services, db: str, stop: threading.Event
 ) -> None:
-    health = json.dumps({"ok": True, "apps": sorted(services.manifest.apps), "db": db}).encode()
-    server = make_server(
-        host,
-        port,
-        _routes(SlackRequestHandler(bot.app), health),
-        server_class=_ThreadingWSGIServer,
-        handler_class=_LoggingHandler,
+    store, clock = services.store, services.clock
+    guard = Guard(
+        SlackRequestHandler(bot.app),
+        signing_secret=bot.signing_secret,
+        seen=lambda signature: store.mark_request_seen(signature, clock.now()),
+        health=health_body(sorted(services.manifest.apps), db, bot.store_ok),
     )
-
-    def shut_down_on_stop() -> None:
-        stop.wait()
-        server.shutdown()
-
-    threading.Thread(target=shut_down_on_stop, daemon=True).start()
-    log.info("serving Slack on http://%s:%d (POST /slack/events, GET /healthz)", host, port)
-    with server:
-        server.serve_forever(poll_interval=0.2)
+    serve_http(guard, host, port, stop)
 
 
 def _serve_socket(bot: SlackBot, config: SlackConfig, stop: threading.Event) -> None:
@@ -213,23 +207,17 @@ def _serve_socket(bot: SlackBot, config: SlackConfig, stop: threading.Event) -> 
     handler.close()  # type: ignore[no-untyped-call]
 
 
-def _routes(slack: SlackRequestHandler, health: bytes) -> WSGIApplication:
-    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
-            start_response("200 OK", [("Content-Type", "application/json")])
-            return [health]
-        return slack(environ, start_response)
-
-    return app
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True  # a stuck client connection must not block the exit
-
-
-class _LoggingHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        log.info("%s %s", self.address_string(), format % args)
+def _warn_open_apps(services: Services) -> None:
+    """An app anyone in the workspace may deploy is worth a warning at every start."""
+    for name, app in sorted(services.manifest.apps.items()):
+        lists = {"deployers": app.deployers, "settings_editors": app.settings_editors or ()}
+        open_in = [key for key, users in lists.items() if "*" in users]
+        if open_in:
+            log.warning(
+                '%s is open to everyone: %s contain "*"; list the Slack user ids instead',
+                name,
+                " and ".join(open_in),
+            )
 
 
 def _stop_on_signals(abort: Callable[[], None]) -> threading.Event:

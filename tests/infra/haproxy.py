@@ -132,6 +132,7 @@ class HAProxyFleet:
         if backend is not None:
             load_balancer["backend"] = backend
         app = {
+            "deployers": ["*"],
             "connection": {"type": "local", "root": str(self.directory / "fleet")},
             "servers": [
                 {"name": name, "lb_name": (lb_names or {}).get(name, name)} for name in self.servers

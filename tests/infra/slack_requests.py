@@ -21,6 +21,11 @@ from slack_sdk.signature import SignatureVerifier
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TEAM = "T0TEST"
 _event_ids = itertools.count(1)
+_triggers = itertools.count(1)
+
+
+def _trigger_id() -> str:
+    return f"13345224609.738474920.{next(_triggers):019d}"
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,9 @@ def slash_fields(
         "api_app_id": "A0SHIPBOT",
         "is_enterprise_install": "false",
         "response_url": response_url,
-        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        # Unique per invocation, as Slack's are: two identical commands in the same
+        # second are two requests, not a replay of one.
+        "trigger_id": _trigger_id(),
     }
 
 
@@ -93,6 +100,21 @@ class SlackSender:
                 return Answer(response.status, response.read().decode(), time.monotonic() - began)
         except urllib.error.HTTPError as error:
             return Answer(error.code, error.read().decode(), time.monotonic() - began)
+
+    def command_body(
+        self,
+        text: str,
+        *,
+        command: str = "/deploy",
+        user: str = "U0DEV",
+        channel: str = "C0DEPLOYS",
+        response_url: str = "http://127.0.0.1:9/unused",
+    ) -> str:
+        """The form body of a slash command, to send (and resend) with ``send``."""
+        fields = slash_fields(
+            text, command=command, user=user, channel=channel, response_url=response_url
+        )
+        return urlencode(fields)
 
     def command(
         self,
@@ -162,7 +184,7 @@ class SlackSender:
             "api_app_id": "A0SHIPBOT",
             "token": "legacy-verification-token",
             "container": {"type": "message", "message_ts": ts, "channel_id": channel},
-            "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+            "trigger_id": _trigger_id(),
             "channel": {"id": channel, "name": "deploys"},
             "message": {"type": "message", "ts": ts, "text": "request"},
             "response_url": response_url,
