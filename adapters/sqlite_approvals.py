@@ -20,7 +20,8 @@ class ApprovalTables(JobTables):
     def create_approval(self, approval: NewApproval) -> int:
         cursor = self._execute(
             """INSERT INTO approvals (app, requested_by, strategy, ref, servers, channel,
-                created_at, expires_at, plan_facts, force) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                created_at, expires_at, plan_facts, force, request)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 approval.app,
                 approval.requested_by,
@@ -32,6 +33,7 @@ class ApprovalTables(JobTables):
                 time_text(approval.expires_at),
                 approval.plan_facts,
                 int(approval.force),
+                approval.request_json,
             ],
         )
         assert cursor.lastrowid is not None

@@ -22,7 +22,21 @@ class DeployTables(RecoveryTables):
         recovery of that deploy.
         """
         with self._transaction():
+            hold = self._row(
+                "SELECT * FROM holds WHERE app = ? AND kind = 'lock' "
+                "AND (until IS NULL OR until > ?)",
+                [deploy.app, time_text(deploy.started_at)],
+            )
             lock = self._row("SELECT * FROM locks WHERE app = ?", [deploy.app])
+            if hold is not None and lock is None and deploy.recovers is None:
+                raise DeployLocked(
+                    deploy.app,
+                    hold["held_by"],
+                    parse_time(hold["since"]),
+                    0,
+                    kind="hold",
+                    detail=_until(hold) + hold["reason"],
+                )
             if lock is not None and self._lock_dead(lock, deploy.started_at):
                 self._interrupt(lock, deploy.started_at)
                 lock = self._row("SELECT * FROM locks WHERE app = ?", [deploy.app])
@@ -50,6 +64,7 @@ class DeployTables(RecoveryTables):
                 "pid": me.pid,
                 "hostname": me.hostname,
                 "recovers": deploy.recovers,
+                "override": deploy.override,
             },
         )
         planned = deploy.planned or tuple(() for _ in deploy.servers)
@@ -199,6 +214,10 @@ class DeployTables(RecoveryTables):
     def steps(self, deploy_id: int) -> list[StepRecord]:
         rows = self._rows("SELECT * FROM steps WHERE deploy_id = ? ORDER BY rowid", [deploy_id])
         return [step_record(row) for row in rows]
+
+
+def _until(hold: Row) -> str:
+    return f"(until {parse_time(hold['until']):%Y-%m-%d %H:%M %Z}) " if hold["until"] else ""
 
 
 def _locked(lock: Row) -> DeployLocked:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from adapters.liveness import Holder, holder_dead
 from adapters.sqlite_base import SqliteBase
-from adapters.sqlite_schema import job_record, parse_time, time_text
+from adapters.sqlite_schema import Row, job_record, parse_time, time_text
 from strategies.lease import DEFAULT_LEASE
 from strategies.records import JobRecord, NewJob
 
@@ -46,6 +46,14 @@ class JobTables(SqliteBase):
         self._execute(
             "UPDATE processes SET stopped_at = ? WHERE id = ?", [time_text(at), process_id]
         )
+
+    def live_bots(self, at: datetime) -> list[str]:
+        rows = self._rows("SELECT * FROM processes WHERE stopped_at IS NULL", [])
+        return [
+            row["kind"]
+            for row in rows
+            if not holder_dead(_holder(row), parse_time(row["lease_until"]), at)
+        ]
 
     def accept_job(self, job: NewJob, *, owner: str) -> int:
         with self._transaction():
@@ -82,9 +90,11 @@ class JobTables(SqliteBase):
         )
         orphans = []
         for row in rows:
-            holder = Holder(
-                row["hostname"], row["boot_id"], row["pid_ns"], row["pid"], row["pid_start"]
-            )
+            holder = _holder(row)
             if row["stopped_at"] or holder_dead(holder, parse_time(row["lease"]), at):
                 orphans.append(job_record(row))
         return orphans
+
+
+def _holder(row: Row) -> Holder:
+    return Holder(row["hostname"], row["boot_id"], row["pid_ns"], row["pid"], row["pid_start"])

@@ -223,6 +223,50 @@ def create_host_keys(db: Database) -> None:
     db.execute("ALTER TABLE approvals ADD COLUMN force INTEGER NOT NULL DEFAULT 0")
 
 
+def create_calendar(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE holds (
+            app TEXT NOT NULL,
+            kind TEXT NOT NULL,  -- lock | freeze
+            held_by TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            since TEXT NOT NULL,
+            until TEXT,
+            PRIMARY KEY (app, kind)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE schedules (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            app TEXT NOT NULL,
+            request TEXT NOT NULL,  -- the DeployRequest, as JSON
+            channel TEXT NOT NULL,
+            run_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            plan_facts TEXT NOT NULL,
+            status TEXT NOT NULL,
+            message_ts TEXT,
+            approval_id INTEGER REFERENCES approvals (id),
+            decided_by TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX schedules_by_status ON schedules (status, run_at)")
+    db.execute(
+        """CREATE TABLE queue (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            app TEXT NOT NULL,
+            request TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'waiting'
+        )"""
+    )
+    db.execute("CREATE INDEX queue_by_app ON queue (app, status, id)")
+    db.execute("ALTER TABLE deploys ADD COLUMN override TEXT")
+    db.execute("ALTER TABLE approvals ADD COLUMN request TEXT NOT NULL DEFAULT ''")
+
+
 # Append only: a released migration is never edited or reordered.
 MIGRATIONS: list[Migration] = [
     create_settings,
@@ -234,6 +278,7 @@ MIGRATIONS: list[Migration] = [
     add_leases_and_recovery,
     create_jobs,
     create_host_keys,
+    create_calendar,
 ]
 
 
@@ -298,6 +343,7 @@ def deploy_record(row: Row, servers: tuple[ServerRecord, ...]) -> DeployRecord:
         channel=row["channel"],
         thread_ts=row["thread_ts"],
         cancel_requested_by=row["cancel_requested_by"],
+        override=row["override"],
     )
 
 
@@ -361,6 +407,7 @@ def approval_record(row: Row) -> ApprovalRecord:
             expires_at=parse_time(row["expires_at"]),
             plan_facts=row["plan_facts"],
             force=bool(row["force"]),
+            request_json=row["request"],
         ),
         message_ts=row["message_ts"],
         status=row["status"],

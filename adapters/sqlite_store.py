@@ -8,9 +8,10 @@ recovery, approvals, jobs); they share one connection and its
 from __future__ import annotations
 
 from adapters.sqlite_approvals import ApprovalTables
+from adapters.sqlite_calendar import CalendarTables
 from adapters.sqlite_deploys import DeployTables
 from adapters.sqlite_settings import SettingsTables
 
 
-class SqliteStore(SettingsTables, DeployTables, ApprovalTables):
+class SqliteStore(SettingsTables, DeployTables, ApprovalTables, CalendarTables):
     """Settings, waits, deploys, locks, journal, approvals, events and jobs in SQLite."""

@@ -1,6 +1,9 @@
 """Who may do what: decided here, once, for every front end.
 
-- ``deployers`` (user ids, or ``"*"``) may deploy, cancel and recover an app;
+- ``deployers`` (user ids, or ``"*"``) may deploy, cancel, recover, lock, unlock,
+  freeze and unschedule an app;
+- ``freeze_overriders`` (default: the approvers) may ``--override`` the deploy
+  windows and freezes, and unfreeze; with neither list, the deployers unfreeze;
 - ``settings_editors`` may change its settings (default: the deployers);
 - ``approval.approvers`` may approve or reject a pending deploy, never approve their
   own (a requester may withdraw it by rejecting);
@@ -17,7 +20,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.commands import CancelCommand, Command, DeployCommand, RecoverCommand, SettingsCommand
+from bot.commands import (
+    CancelCommand,
+    Command,
+    DeployCommand,
+    FreezeCommand,
+    LockCommand,
+    RecoverCommand,
+    SettingsCommand,
+    UnfreezeCommand,
+    UnlockCommand,
+    UnscheduleCommand,
+)
 from strategies.manifest import App, Manifest
 
 ANYONE = "*"
@@ -65,10 +79,41 @@ def refusal(
         return _check(manifest, command.app, user, "cancel deploys of", "deployers")
     if isinstance(command, RecoverCommand):
         return _check(manifest, command.app, user, "recover", "deployers")
+    if isinstance(command, LockCommand | UnlockCommand | FreezeCommand | UnscheduleCommand):
+        verb = _VERBS[type(command)]
+        return _check(manifest, command.app, user, verb, "deployers")
+    if isinstance(command, UnfreezeCommand):
+        app = manifest.apps.get(command.app)
+        if app is None or not overriders(app):
+            return _check(manifest, command.app, user, "unfreeze", "deployers")
+        return override_refusal(command.app, app, user=user, verb="unfreeze")
     if isinstance(command, SettingsCommand) and command.action in ("set", "unset"):
         name = command.app or manifest.app_for_channel(channel)
         return None if name is None else _check(manifest, name, user, "change settings of", None)
     return None
+
+
+_VERBS = {
+    LockCommand: "lock",
+    UnlockCommand: "unlock",
+    FreezeCommand: "freeze",
+    UnscheduleCommand: "unschedule deploys of",
+}
+
+
+def overriders(app: App) -> tuple[str, ...]:
+    """Who may deploy outside the windows or in a freeze (and lift a freeze)."""
+    return app.approval.approvers if app.freeze_overriders is None else app.freeze_overriders
+
+
+def override_refusal(
+    app_name: str, app: App, *, user: str, verb: str = "override the deploy windows of"
+) -> str | None:
+    users = overriders(app)
+    if _allowed(user, users):
+        return None
+    label = "freeze_overriders" if app.freeze_overriders is not None else "approvers"
+    return f"refused: {mention(user)} may not {verb} {app_name} ({label}: {_who(users)})"
 
 
 def _check(manifest: Manifest, name: str, user: str, verb: str, key: str | None) -> str | None:

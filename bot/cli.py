@@ -41,6 +41,13 @@ commands:
   cancel APP            stop APP's running deploy at the next step boundary
   recover APP           after an interrupted deploy: put back the servers it left out
                         of the load balancer whose state is known good; release the lock
+  deploy APP --at 18:00 | --in 30m [--tz ZONE]   schedule it (a running serve/socket runs it)
+  deploy APP --queue    wait for the running deploy or the lock to end, then deploy
+  deploy APP --override "REASON"   deploy outside the windows / in a freeze (overriders)
+  deploy APP --confirm #ID         run a scheduled deploy whose time passed
+  unschedule APP #ID    cancel a scheduled deploy
+  lock APP [for 1h] ["REASON"] | unlock APP       stop deploys until unlocked
+  freeze APP (for 2h | until 2026-12-28) ["REASON"] | unfreeze APP
   settings set -s APP KEY VALUE | get -s APP KEY | list -s APP | unset -s APP KEY
   shell [--user NAME] [--channel ID]
                         console chat: type chat commands, or pipe them in
@@ -72,6 +79,11 @@ _CHAT = {
     "status": ("/deploy", "status"),
     "cancel": ("/deploy", "cancel"),
     "recover": ("/deploy", "recover"),
+    "lock": ("/deploy", "lock"),
+    "unlock": ("/deploy", "unlock"),
+    "freeze": ("/deploy", "freeze"),
+    "unfreeze": ("/deploy", "unfreeze"),
+    "unschedule": ("/deploy", "unschedule"),
     "settings": ("/settings", ""),
 }
 

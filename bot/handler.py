@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from adapters.registry import AdapterError
-from bot import authz, render
+from bot import authz, gate, holds, queueing, render, scheduling
 from bot.commands import (
     USAGE,
     CancelCommand,
     Command,
     DeployCommand,
+    FreezeCommand,
     HelpCommand,
     HistoryCommand,
+    LockCommand,
     RecoverCommand,
     SettingsCommand,
     StatusCommand,
+    UnfreezeCommand,
+    UnlockCommand,
+    UnscheduleCommand,
     UsageError,
     parse_line,
 )
+from bot.gate import Refused
+from bot.scheduling import ScheduleDesk
 from bot.wiring import Services
 from strategies import recovery
 from strategies.cancel import CancelToken
@@ -28,8 +35,8 @@ from strategies.events import Listener
 from strategies.manifest import ManifestError
 from strategies.plan import DeployPlan, plan
 from strategies.ports import LoadBalancerError
-from strategies.records import DeployLocked
-from strategies.requests import DeployRequest, RequestError
+from strategies.records import DeployLocked, ScheduleRecord
+from strategies.requests import RequestError
 from strategies.settings import SETTINGS, SettingError, format_value, parse_setting, spec_for
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -77,15 +84,33 @@ BAD_INPUT = (BadInput, ManifestError, RequestError, SettingError, AdapterError)
 
 
 class CommandHandler:
-    def __init__(self, services: Services, *, approvals: ApprovalDesk | None = None) -> None:
+    """``approvals`` and ``schedules``: the desks of a front end with a running bot
+    (Slack); ``queue_in_store``: a running bot runs ``--queue`` deploys, so they
+    wait in the store rather than in the command."""
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        approvals: ApprovalDesk | None = None,
+        schedules: ScheduleDesk | None = None,
+        queue_in_store: bool = False,
+    ) -> None:
         self.services = services
         self.approvals = approvals
+        self.schedules = schedules
+        self.queue_in_store = queue_in_store
         self._routes: dict[type, Callable[..., int]] = {
             DeployCommand: self._deploy,
             StatusCommand: self._status,
             HistoryCommand: self._history,
             CancelCommand: self._cancel,
             RecoverCommand: self._recover,
+            LockCommand: self._hold,
+            UnlockCommand: self._hold,
+            FreezeCommand: self._hold,
+            UnfreezeCommand: self._hold,
+            UnscheduleCommand: self._unschedule,
             SettingsCommand: self._settings,
             HelpCommand: self._help,
         }
@@ -114,6 +139,9 @@ class CommandHandler:
         except BAD_INPUT as exc:
             front.error(f"error: {exc}")
             return EXIT_USAGE
+        except Refused as exc:
+            front.error(str(exc))
+            return EXIT_FAILED
 
     def refusal(self, command: Command, caller: Caller) -> str | None:
         """Why ``caller`` may not run ``command`` (one line), or None; changes nothing."""
@@ -129,25 +157,65 @@ class CommandHandler:
         """The plan ``command`` would run; raises on bad input, does no deploy."""
         store = self.services.store
         app = self.services.manifest.app(command.app)
-        request = DeployRequest(
-            app=command.app,
-            requested_by=caller.user,
-            strategy=command.strategy,
-            ref=command.ref,
-            servers=command.servers,
-            dry_run=command.dry_run,
-            force=command.force,
+        request = replace(command, requested_by=command.requested_by or caller.user)
+        made = plan(request, app, store.get_settings(command.app), store.applied_waits(command.app))
+        return gate.attach(made, store, self.services.clock.now())
+
+    def admitted_plan(self, command: DeployCommand, caller: Caller) -> DeployPlan:
+        """The plan, if it may run now (windows, freezes, override rights); Refused if not."""
+        return gate.admit(
+            self.plan_for(command, caller), user=caller.user, operator=caller.operator
         )
-        return plan(request, app, store.get_settings(command.app), store.applied_waits(command.app))
 
     def _deploy(
         self, command: DeployCommand, caller: Caller, front: FrontEnd, cancel: CancelToken | None
     ) -> int:
+        if command.confirm is not None:
+            confirmed = scheduling.confirm(self, command.app, command.confirm, caller, front)
+            admitted = gate.admit(confirmed, user=caller.user, operator=caller.operator)
+            target = (
+                self.schedules.thread(self._schedule(command.confirm), front)
+                if (self.schedules)
+                else front
+            )
+            return self.run_plan(admitted, target, cancel)
         deploy_plan = self.plan_for(command, caller)
         if command.dry_run:
             front.reply(render.render_plan(deploy_plan))
             return EXIT_OK
+        if command.scheduled:
+            return scheduling.schedule(self, deploy_plan, caller, front)
+        deploy_plan = gate.admit(deploy_plan, user=caller.user, operator=caller.operator)
+        if command.queue:
+            return queueing.queue(self, deploy_plan, caller, front, cancel)
         return self.start(deploy_plan, caller, front, cancel)
+
+    def _schedule(self, schedule_id: int) -> ScheduleRecord:
+        record = self.services.store.get_schedule(schedule_id)
+        assert record is not None
+        return record
+
+    def _hold(
+        self,
+        command: LockCommand | UnlockCommand | FreezeCommand | UnfreezeCommand,
+        caller: Caller,
+        front: FrontEnd,
+        _: CancelToken | None,
+    ) -> int:
+        action = {
+            LockCommand: holds.lock,
+            UnlockCommand: holds.unlock,
+            FreezeCommand: holds.freeze,
+            UnfreezeCommand: holds.unfreeze,
+        }[type(command)]
+        front.reply(action(self.services, command, caller.user))  # type: ignore[operator]
+        return EXIT_OK
+
+    def _unschedule(
+        self, command: UnscheduleCommand, caller: Caller, front: FrontEnd, _: CancelToken | None
+    ) -> int:
+        front.reply(scheduling.unschedule(self, command.app, command.schedule_id, caller.user))
+        return EXIT_OK
 
     def start(
         self,
@@ -215,16 +283,23 @@ class CommandHandler:
         for name in apps:
             manifest.app(name)
         self.sweep(front)
+        now = self.services.clock.now()
         for name in apps:
             locked_by = store.recovery_lock(name)
-            front.reply(
-                render.status_line(
-                    name,
-                    store.running_deploy(name),
-                    store.history(name, 1),
-                    recovery=store.get_deploy(locked_by) if locked_by is not None else None,
-                )
+            line = render.status_line(
+                name,
+                store.running_deploy(name),
+                store.history(name, 1),
+                recovery=store.get_deploy(locked_by) if locked_by is not None else None,
             )
+            extra = render.calendar_lines(
+                name,
+                store.holds(name, now),
+                store.schedules(name, scheduling.PENDING),
+                store.queued(name),
+                manifest.app(name).zone,
+            )
+            front.reply("\n".join([line, *extra]))
         return EXIT_OK
 
     def sweep(self, front: FrontEnd) -> None:

@@ -4,6 +4,7 @@ the console chat and the CLI (and the basis of the Slack messages)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import tzinfo
 
 from strategies.durations import format_duration
 from strategies.events import (
@@ -16,8 +17,9 @@ from strategies.events import (
 )
 from strategies.plan import DeployPlan, ServerPlan, brief
 from strategies.preflight import PreflightReport
-from strategies.records import DeployRecord
+from strategies.records import DeployRecord, Hold, QueuedDeploy, ScheduleRecord
 from strategies.results import DeployResult, ServerOutcome, count_line, describe_server
+from strategies.text import person
 
 
 def _secs(value: float) -> str:
@@ -49,6 +51,10 @@ def plan_summary(plan: DeployPlan) -> list[str]:
             when = ", after its code is deployed, before it goes back into the load balancer"
         lines.append(f"migrations: once, on {plan.migrations_server}{when}")
     lines.append(extra_wait_line(plan))
+    if plan.gate is not None:
+        lines.append(plan.gate.line())
+    if plan.override:
+        lines.append(f"OVERRIDE of the deploy window: {plan.override}")
     lines.extend(f"warning: {w}" for w in plan.warnings)
     return lines
 
@@ -203,9 +209,9 @@ def preflight_lines(report: PreflightReport, plan: DeployPlan) -> list[str]:
     """What pre-flight found: all well in one line, else one line per problem."""
     took = format_duration(report.duration)
     if report.ok:
-        lines = [f"pre-flight: {report.checked} servers checked in {took}: all reachable"]
+        lines = [f"pre-flight: {_servers(report.checked)} checked in {took}: all reachable"]
     else:
-        lines = [f"pre-flight: {report.checked} servers checked in {took}:"]
+        lines = [f"pre-flight: {_servers(report.checked)} checked in {took}:"]
         verb = "skipped (--force)" if plan.skipped else "problem"
         lines += [f"  {server}: {verb}: {problem}" for server, problem in report.problems]
     return lines + [f"  note: {note}" for note in report.notes]
@@ -243,6 +249,8 @@ def history_lines(records: Iterable[DeployRecord]) -> list[str]:
             f"#{record.id} {record.started_at:%Y-%m-%d %H:%M:%S} {record.app} @ {record.ref} "
             f"{how} by {record.requested_by}: {record.status}{took}"
         )
+        if record.override:
+            lines.append(f"    override of the deploy window: {record.override}")
         for server in record.servers:
             lines.append(
                 f"    {server.server}: {describe_server(server.status, server.lb, server.detail)}"
@@ -262,6 +270,38 @@ def _recover_hint(record: DeployRecord) -> str:
     if "out of the load balancer:" not in record.summary:
         return ""
     return f"; run /deploy recover {record.app} to put back what is known good"
+
+
+def calendar_lines(
+    app: str,
+    holds: Iterable[Hold],
+    schedules: Iterable[ScheduleRecord],
+    queued: Iterable[QueuedDeploy],
+    zone: tzinfo,
+) -> list[str]:
+    """Under an app's status: who locked or froze it, what is scheduled, what is queued."""
+    lines = []
+    for hold in holds:
+        what = "LOCKED" if hold.kind == "lock" else "FROZEN"
+        until = f" until {hold.until.astimezone(zone):%Y-%m-%d %H:%M %Z}" if hold.until else ""
+        lines.append(
+            f"  {what} by {person(hold.by)} since {hold.since.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+            f"{until}: {hold.reason}"
+        )
+    for record in schedules:
+        request = record.schedule.request
+        when = f"{record.schedule.run_at.astimezone(zone):%a %Y-%m-%d %H:%M %Z}"
+        lines.append(
+            f"  scheduled #{record.id} for {when} by {person(request.requested_by)} "
+            f"({record.status.replace('_', ' ')})"
+        )
+    for place, item in enumerate(queued, 1):
+        lines.append(
+            f"  queued {place}: by {person(item.request.requested_by)} since "
+            f"{item.created_at.astimezone(zone):%H:%M:%S %Z} (gives up at "
+            f"{item.expires_at.astimezone(zone):%H:%M %Z})"
+        )
+    return lines
 
 
 def status_line(
@@ -292,3 +332,7 @@ def status_line(
             f"on {record.started_at:%Y-%m-%d %H:%M:%S} ({record.summary})"
         )
     return f"{app}: idle; never deployed"
+
+
+def _servers(count: int) -> str:
+    return f"{count} server{'s' if count != 1 else ''}"

@@ -124,6 +124,7 @@ class Deployer:
                 started_at=now,
                 planned=tuple(tuple(step.kind for step in s.steps) for s in plan.servers),
                 recovers=plan.recovers,
+                override=plan.override,
                 lease_until=LeaseKeeper.expiry_after(now, self.lease_seconds),
             ),
             holder=plan.request.requested_by,

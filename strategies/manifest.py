@@ -6,8 +6,10 @@ path of the bad key (``apps.shop.servers[1].port: expected an integer``).
 
 from __future__ import annotations
 
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -21,6 +23,7 @@ from pydantic import (
 )
 
 from strategies.amounts import Amount
+from strategies.calendar import CalendarError, Freeze, Window, day_start
 from strategies.durations import parse_duration
 from strategies.manifest_errors import PathError, explain
 
@@ -100,6 +103,47 @@ class Server(_Model):
 ServerAmount = Annotated[Amount, BeforeValidator(Amount.parse)]
 
 
+def _duration_field(value: Any) -> float:
+    return parse_duration(value)
+
+
+Duration = Annotated[float, BeforeValidator(_duration_field)]
+
+
+class FreezeSpec(_Model):
+    """A dated freeze: ``{from: 2026-12-24, until: 2026-12-28, reason: holidays}``.
+
+    A date means midnight at the start of that day, in the app's timezone, so
+    ``until: 2026-12-28`` lets deploys run again on the 28th."""
+
+    start: date | datetime = Field(alias="from")
+    until: date | datetime
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FreezeSpec:
+        if _as_naive(self.until) <= _as_naive(self.start):
+            raise PathError(("until",), "must be after from")
+        return self
+
+    def freeze(self, zone: tzinfo) -> Freeze:
+        return Freeze(_moment(self.start, zone), _moment(self.until, zone), self.reason)
+
+
+def _as_naive(value: date | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    return datetime.combine(value, datetime.min.time())
+
+
+def _moment(value: date | datetime, zone: tzinfo) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=zone)
+    return day_start(value, zone)
+
+
 class Deploy(_Model):
     commands: Annotated[tuple[str, ...], Field(min_length=1)]
     timeout: Seconds = 600.0
@@ -108,6 +152,23 @@ class Deploy(_Model):
     max_failures: ServerAmount | None = None  # with on_failure: continue; None = no limit
     env: dict[EnvName, str] = Field(default_factory=dict)  # fixed values for the commands
     pass_env: tuple[EnvName, ...] = ()  # names passed on from the bot's own environment
+    windows: tuple[str, ...] = ()  # weekly windows deploys may run in; none = always
+    freezes: tuple[FreezeSpec, ...] = ()  # dated periods nothing may deploy in
+    queue_timeout: Duration = 3600.0  # how long a --queue deploy waits for its turn
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, text in enumerate(value):
+            try:
+                Window.parse(text)
+            except CalendarError as exc:
+                raise PathError((index,), str(exc)) from None
+        return value
+
+    @property
+    def weekly_windows(self) -> tuple[Window, ...]:
+        return tuple(Window.parse(text) for text in self.windows)
 
     @field_validator("env", "pass_env")
     @classmethod
@@ -162,7 +223,9 @@ class LoadBalancer(_Model):
 
 class App(_Model):
     slack: SlackBinding | None = None
+    timezone: str = "UTC"  # of deploy windows, freezes and --at times
     deployers: tuple[str, ...] = ()  # nobody unless listed; "*" must be written
+    freeze_overriders: tuple[str, ...] | None = None  # may --override; None: the approvers
     settings_editors: tuple[str, ...] | None = None  # who may change settings; None: deployers
     approval: Approval = Approval()
     connection: Connection = Connection()
@@ -170,6 +233,21 @@ class App(_Model):
     deploy: Deploy
     migrations: Migrations | None = None
     load_balancer: LoadBalancer = LoadBalancer()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a timezone name (like UTC or Europe/Paris)"
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @model_validator(mode="after")
     def _consistent(self) -> App:

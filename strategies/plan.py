@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from strategies.calendar import GateState
 from strategies.manifest import App, Server
 from strategies.requests import DeployRequest, RequestError, StrategyName
 from strategies.settings import effective_settings
@@ -82,6 +83,8 @@ class DeployPlan:
     warnings: tuple[str, ...]
     skipped: tuple[SkippedServer, ...] = ()
     recovers: int | None = None  # a recovery: the interrupted deploy it puts servers back for
+    gate: GateState | None = None  # deploy windows and freezes, when the plan was made
+    override: str | None = None  # "reason (by U)": runs although the gate is closed
 
     @property
     def wait_after_removing(self) -> EffectiveWait:

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from strategies.requests import DeployRequest
+from strategies.text import person
+
 
 class DeployLocked(RuntimeError):
     """The app's lock is held: by a running deploy, or by an interrupted one that
@@ -22,7 +25,10 @@ class DeployLocked(RuntimeError):
         kind: str = "deploy",
         detail: str = "",
     ) -> None:
-        if kind == "recovery":
+        if kind == "hold":
+            message = f"{app} is locked by {person(holder)} since {since:%Y-%m-%d %H:%M %Z}"
+            message += f": {detail}" if detail else ""
+        elif kind == "recovery":
             message = (
                 f"deploy #{deploy_id} of {app} was interrupted and left servers out of the "
                 f"load balancer ({detail or 'see status'}): run /deploy recover {app} first"
@@ -79,6 +85,7 @@ class DeployRecord:
     channel: str | None = None  # its Slack thread, when it has one
     thread_ts: str | None = None
     cancel_requested_by: str | None = None
+    override: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ class NewDeploy:
     planned: tuple[tuple[str, ...], ...] = ()  # per server, the kinds of its steps
     recovers: int | None = None
     lease_until: datetime | None = None
+    override: str | None = None  # "reason (by U)": run outside the windows or in a freeze
 
 
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
@@ -112,6 +120,7 @@ class NewApproval:
     expires_at: datetime
     plan_facts: str = ""  # what the approver is shown (strategies.plan_facts), as JSON
     force: bool = False
+    request_json: str = ""  # the whole DeployRequest, strategy resolved (requests.request_json)
 
 
 @dataclass(frozen=True)
@@ -149,3 +158,60 @@ class JobRecord:
     job: NewJob
     status: JobStatus
     owner: str  # the bot process that accepted it
+
+
+HoldKind = Literal["lock", "freeze"]
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A person's lock on an app (no deploy until unlocked), or an ad hoc freeze."""
+
+    app: str
+    kind: HoldKind
+    by: str
+    reason: str
+    since: datetime
+    until: datetime | None  # None: until someone lifts it
+
+    def active(self, at: datetime) -> bool:
+        return self.until is None or at < self.until
+
+
+ScheduleStatus = Literal[
+    "scheduled",  # waiting for its time (and, where required, approved already)
+    "awaiting_approval",  # waiting for its time and an approver
+    "running",  # fired: its deploy started
+    "missed",  # its time passed while no bot was running: waits for a person
+    "cancelled",
+    "refused",  # fired, and could not run (locked, frozen, plan changed, not approved)
+]
+
+
+@dataclass(frozen=True)
+class NewSchedule:
+    request: DeployRequest  # as typed; requested_by filled in
+    channel: str
+    run_at: datetime
+    created_at: datetime
+    plan_facts: str  # what was planned when it was scheduled (strategies.plan_facts)
+
+
+@dataclass(frozen=True)
+class ScheduleRecord:
+    id: int
+    schedule: NewSchedule
+    status: ScheduleStatus
+    message_ts: str | None  # its announcement, whose thread the deploy runs in
+    approval_id: int | None
+    decided_by: str | None  # who cancelled or confirmed it
+
+
+@dataclass(frozen=True)
+class QueuedDeploy:
+    id: int
+    request: DeployRequest
+    channel: str
+    created_at: datetime
+    expires_at: datetime
+    status: Literal["waiting", "started", "expired", "cancelled"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 StrategyName = Literal["serial", "parallel"]
@@ -19,17 +20,42 @@ class RequestError(ValueError):
 
 @dataclass(frozen=True)
 class DeployRequest:
+    """What a person asked for; one type from the parser to the plan, the approval,
+    the schedule and the queue. ``requested_by`` is filled in by the handler."""
+
     app: str
-    requested_by: str
+    requested_by: str = ""
     strategy: StrategyName | None = None  # None: use the app's deploy.parallel setting
     ref: str | None = None  # None: the manifest's deploy.default_ref
     servers: tuple[str, ...] | None = None  # None: every server
     dry_run: bool = False
     force: bool = False  # skip servers found unreachable at pre-flight instead of refusing
+    at: str | None = None  # --at: "18:00" or an ISO date-time, in the app's timezone or tz
+    after: float | None = None  # --in: seconds from now
+    tz: str | None = None  # --tz: the timezone of --at
+    queue: bool = False  # --queue: wait for the running deploy or the lock to end
+    override: str | None = None  # --override REASON: deploy outside windows / in a freeze
+    confirm: int | None = None  # --confirm #ID: run a schedule whose time passed
+
+    @property
+    def scheduled(self) -> bool:
+        return self.at is not None or self.after is not None
 
     def __post_init__(self) -> None:
         if self.ref is not None:
             check_ref(self.ref)
+
+
+def request_json(request: DeployRequest) -> str:
+    """``request`` as JSON, to keep with a schedule or a queued deploy."""
+    return json.dumps(asdict(request), sort_keys=True)
+
+
+def request_from_json(text: str) -> DeployRequest:
+    fields = json.loads(text)
+    if fields.get("servers") is not None:
+        fields["servers"] = tuple(fields["servers"])
+    return DeployRequest(**fields)
 
 
 def check_ref(ref: str) -> str:

@@ -15,12 +15,19 @@ from strategies.records import (
     ApprovalRecord,
     ApprovalStatus,
     DeployRecord,
+    Hold,
+    HoldKind,
     JobRecord,
     NewApproval,
     NewDeploy,
     NewJob,
+    NewSchedule,
+    QueuedDeploy,
+    ScheduleRecord,
+    ScheduleStatus,
     StepRecord,
 )
+from strategies.requests import DeployRequest
 from strategies.results import ServerOutcome
 from strategies.waits import AppliedWait, EffectiveWait
 
@@ -175,6 +182,10 @@ class JobStore(Protocol):
 
     def retire_process(self, process_id: str, at: datetime) -> None: ...
 
+    def live_bots(self, at: datetime) -> list[str]:
+        """The kinds of the bot processes alive now ("serve", "socket")."""
+        ...
+
     def accept_job(self, job: NewJob, *, owner: str) -> int: ...
 
     def start_job(self, job_id: int) -> bool:
@@ -204,7 +215,73 @@ class HostKeyStore(Protocol):
         ...
 
 
+class CalendarStore(Protocol):
+    """Locks and freezes people set, scheduled deploys, and the queue."""
+
+    def set_hold(self, hold: Hold) -> None:
+        """Lock or freeze an app (replacing the same kind of hold)."""
+        ...
+
+    def clear_hold(self, app: str, kind: HoldKind) -> Hold | None:
+        """Lift it; the hold that was lifted, or None if there was none."""
+        ...
+
+    def holds(self, app: str, at: datetime) -> list[Hold]:
+        """The app's holds in force at ``at``."""
+        ...
+
+    def create_schedule(
+        self, schedule: NewSchedule, *, status: ScheduleStatus, approval_id: int | None
+    ) -> int: ...
+
+    def get_schedule(self, schedule_id: int) -> ScheduleRecord | None: ...
+
+    def schedules(
+        self, app: str | None, statuses: tuple[ScheduleStatus, ...]
+    ) -> list[ScheduleRecord]: ...
+
+    def schedule_for_approval(self, approval_id: int) -> ScheduleRecord | None: ...
+
+    def set_schedule_message(self, schedule_id: int, ts: str) -> None: ...
+
+    def set_schedule_approval(self, schedule_id: int, approval_id: int) -> None: ...
+
+    def move_schedule(
+        self,
+        schedule_id: int,
+        old: tuple[ScheduleStatus, ...],
+        new: ScheduleStatus,
+        *,
+        by: str | None = None,
+    ) -> bool:
+        """Change the status if it is one of ``old``; True for exactly one caller."""
+        ...
+
+    def enqueue(
+        self, request: DeployRequest, channel: str, at: datetime, until: datetime
+    ) -> int: ...
+
+    def queued(self, app: str | None) -> list[QueuedDeploy]:
+        """Deploys waiting for their turn, oldest first."""
+        ...
+
+    def claim_queued(self, app: str, at: datetime) -> QueuedDeploy | None:
+        """The app's oldest waiting deploy, marked started; None if none waits."""
+        ...
+
+    def expire_queued(self, at: datetime) -> list[QueuedDeploy]:
+        """Waiting deploys past their time, marked expired (each returned once)."""
+        ...
+
+
 class Store(
-    SettingsStore, DeployJournal, DeployHistory, ApprovalStore, JobStore, HostKeyStore, Protocol
+    SettingsStore,
+    DeployJournal,
+    DeployHistory,
+    ApprovalStore,
+    JobStore,
+    HostKeyStore,
+    CalendarStore,
+    Protocol,
 ):
     """Everything shipbot keeps."""

@@ -21,3 +21,11 @@ def printable(text: str) -> str:
 def one_line(text: str) -> str:
     """``printable`` on one line: newlines and tabs escaped too."""
     return printable(text).replace("\n", "\\n").replace("\t", "\\t")
+
+
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+
+
+def person(user: str) -> str:
+    """``<@U0LEAD>`` for a Slack user id (Slack shows the name), the name otherwise."""
+    return f"<@{user}>" if _SLACK_USER.fullmatch(user) else user

@@ -29,7 +29,18 @@ COMMAND_TYPES = (
     SettingsCommand,
     HelpCommand,
 )
-SUB_COMMANDS = ("status", "history", "cancel", "recover", "help")
+SUB_COMMANDS = (
+    "status",
+    "history",
+    "cancel",
+    "recover",
+    "lock",
+    "unlock",
+    "freeze",
+    "unfreeze",
+    "unschedule",
+    "help",
+)
 
 
 def assert_one_line(err: UsageError) -> str:
@@ -51,7 +62,7 @@ VALID = [
     ("/deploy shop --dry-run", DeployCommand("shop", dry_run=True)),
     (
         "/deploy --dry-run --ref main shop --parallel --servers b,a",
-        DeployCommand("shop", "parallel", "main", ("b", "a"), True),
+        DeployCommand("shop", strategy="parallel", ref="main", servers=("b", "a"), dry_run=True),
     ),
     ("/deploy 'shop' --ref \"release/2024.1\"", DeployCommand("shop", ref="release/2024.1")),
     ("/deploy\tshop\n--serial", DeployCommand("shop", strategy="serial")),

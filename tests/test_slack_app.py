@@ -216,11 +216,11 @@ def test_a_second_deploy_is_refused_and_sigterm_cancels_the_first_leaving_no_ser
 
     second = server.sender.command("shop", user="U0EVE", response_url=slack_fake.response_url())
 
-    assert second.json["text"] == "Planning deploy of shop (serial)…"
-    calls = slack_fake.wait_for(lambda cs: any(c.method == "response_url" for c in cs))
-    (refused,) = [c for c in calls if c.method == "response_url"]
-    assert refused.body["response_type"] == "ephemeral"
-    assert refused.body["text"].startswith("refused: deploy of shop in progress by U0DEV since ")
+    # Refused in the ack itself, with a button to queue it instead.
+    assert second.json["text"] == "refused: shop is held by deploy #1 by <@U0DEV>"
+    (buttons,) = [b for b in second.json["blocks"] if b["type"] == "actions"]
+    assert buttons["elements"][0]["action_id"] == "shipbot_enqueue"
+    assert buttons["elements"][0]["value"] == "/deploy shop"
     assert server.stop() == 0
 
     with sqlite3.connect(server.db) as conn:

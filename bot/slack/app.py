@@ -9,14 +9,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_sdk import WebClient
 
 from bot import authz
-from bot.commands import CancelCommand, DeployCommand, RecoverCommand, UsageError, parse_slash
+from bot.commands import (
+    CancelCommand,
+    Command,
+    DeployCommand,
+    RecoverCommand,
+    UnscheduleCommand,
+    UsageError,
+    parse_slash,
+)
+from bot.gate import Refused
 from bot.handler import BAD_INPUT, EXIT_OK, Caller, CommandHandler
+from bot.queueing import busy, queue
+from bot.slack import blocks
 from bot.slack.announce import SlackAnnouncer
 from bot.slack.approvals import APPROVE, REJECT, SlackApprovals
 from bot.slack.front import (
@@ -29,11 +41,14 @@ from bot.slack.front import (
 from bot.slack.jobs import Jobs
 from bot.slack.message import MessageRef
 from bot.slack.posters import Poster
+from bot.slack.schedules import CONFIRM, UNSCHEDULE
 from bot.slack.thread import CANCEL
 from strategies.plan import DeployPlan
 from strategies.records import NewJob
 
 log = logging.getLogger(__name__)
+
+ENQUEUE = "shipbot_enqueue"
 
 # Reaction names as Slack sends them (a skin tone arrives as "+1::skin-tone-2").
 REACTIONS = {"white_check_mark": True, "+1": True, "x": False}
@@ -68,6 +83,9 @@ def build_app(
     app.action(APPROVE)(listeners.button)
     app.action(REJECT)(listeners.button)
     app.action(CANCEL)(listeners.cancel_button)
+    app.action(UNSCHEDULE)(listeners.schedule_button)
+    app.action(CONFIRM)(listeners.schedule_button)
+    app.action(ENQUEUE)(listeners.enqueue_button)
     return app
 
 
@@ -111,21 +129,22 @@ class Listeners:
         except UsageError as exc:
             _ack(ack, f"error: {exc}")
             return
-        if not isinstance(parsed, DeployCommand | RecoverCommand) or (
-            isinstance(parsed, DeployCommand) and parsed.dry_run
-        ):
-            # Settings, status, history, help and dry runs touch only the
-            # database: answer in the ack itself.
+        if _in_the_ack(parsed):
+            # Settings, status, history, help, dry runs, locks, freezes and
+            # schedules touch only the database: answer in the ack itself.
             collected = CollectingFrontEnd()
             self._handler.handle(parsed, caller, collected)
             ack(response_type="ephemeral", text=collected.text)
             return
-        if isinstance(parsed, RecoverCommand):
-            self._recover(ack, parsed, caller, command)
+        if isinstance(parsed, RecoverCommand) or (
+            isinstance(parsed, DeployCommand) and parsed.confirm is not None
+        ):
+            self._run_command(ack, parsed, caller, command)
             return
-        plan, line = self._deploy_ack(parsed, caller)
+        assert isinstance(parsed, DeployCommand)
+        plan, line, extra = self._deploy_ack(parsed, caller, command)
         if plan is None:
-            _ack(ack, line)
+            _ack(ack, line, extra)
             return
 
         def say(text: str) -> None:
@@ -166,16 +185,24 @@ class Listeners:
             not_run=lambda reason: self._announcer.job_not_run(new_job, reason),
         )
 
-    def _recover(
-        self, ack: Ack, parsed: RecoverCommand, caller: Caller, command: dict[str, Any]
+    def _run_command(
+        self,
+        ack: Ack,
+        parsed: RecoverCommand | DeployCommand,
+        caller: Caller,
+        command: dict[str, Any],
     ) -> None:
-        """A recovery moves servers, so like a deploy it is acked first and run as a
-        job; what it finds is said in the channel, where the team can see it."""
+        """A recovery or a confirmed schedule moves servers, so like a deploy it is acked
+        first and run as a job; what it says goes to the channel, for the team to see."""
         refused = self._handler.refusal(parsed, caller)
         if refused:
             _ack(ack, refused)
             return
-        line = f"Recovering {parsed.app}: checking what its interrupted deploy left out…"
+        line = (
+            f"Recovering {parsed.app}: checking what its interrupted deploy left out…"
+            if isinstance(parsed, RecoverCommand)
+            else f"Running scheduled deploy #{parsed.confirm} of {parsed.app} now…"
+        )
         job = self._accept(ack, line, parsed.app, caller, command)
         if job is None:
             return
@@ -215,26 +242,40 @@ class Listeners:
         _ack(ack, line)
         return job_id, job
 
-    def _deploy_ack(self, command: DeployCommand, caller: Caller) -> tuple[DeployPlan | None, str]:
-        """The plan to go ahead with (None: refused), and the ack line: a refusal
-        or bad input is decided here, from the manifest and the database alone."""
+    def _deploy_ack(
+        self, command: DeployCommand, caller: Caller, slash: dict[str, Any]
+    ) -> tuple[DeployPlan | None, str, list[dict[str, Any]] | None]:
+        """The plan to go ahead with (None: refused or queued), the ack line and any
+        blocks: decided here, from the manifest and the database alone."""
         refused = self._handler.refusal(command, caller)
         if refused:
-            return None, refused
+            return None, refused, None
         try:
-            plan = self._handler.plan_for(command, caller)
+            plan = self._handler.admitted_plan(command, caller)
         except BAD_INPUT as exc:
-            return None, f"error: {exc}"
+            return None, f"error: {exc}", None
+        except Refused as exc:
+            return None, str(exc), None
+        holder = busy(self._handler, command.app)
+        if holder is not None:
+            if command.queue:
+                collected = CollectingFrontEnd()
+                queue(self._handler, plan, caller, collected, None)
+                return None, collected.text, None
+            line = f"refused: {command.app} is held by {holder}"
+            again = f"{slash['command']} {unescape(slash.get('text', ''))}"
+            return None, line, [blocks.section(slack_text(line)), _when_free(again)]
         approval = plan.app.approval
         if not approval.required:
-            return plan, f"Planning deploy of {command.app} ({plan.strategy})…"
+            return plan, f"Planning deploy of {command.app} ({plan.strategy})…", None
         if not approval.approvers:
-            return None, f"error: {command.app} requires approval but approval.approvers is empty"
+            missing = f"error: {command.app} requires approval but approval.approvers is empty"
+            return None, missing, None
         waiting = self._approvals.refusal(plan, caller.user)
         if waiting:
-            return None, waiting
+            return None, waiting, None
         who = ", ".join(authz.mention(user) for user in approval.approvers)
-        return plan, f"{command.app} needs approval: asking {who} ({plan.strategy})…"
+        return plan, f"{command.app} needs approval: asking {who} ({plan.strategy})…", None
 
     def reaction(self, ack: Ack, event: dict[str, Any]) -> None:
         # Bolt has already dropped the bot's own reactions (ignoring_self_events).
@@ -258,6 +299,50 @@ class Listeners:
             log.info("ignored a malformed approval button")
         finally:
             ack()
+
+    def schedule_button(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Unschedule, or Run now (a missed schedule): the commands they stand for, with
+        the clicker's rights."""
+        ack()
+        try:
+            schedule_id = int(action.get("value", ""))
+            user, channel = body["user"]["id"], body["channel"]["id"]
+        except (ValueError, KeyError, TypeError):
+            log.info("ignored a malformed schedule button")
+            return
+        record = self._services.store.get_schedule(schedule_id)
+        if record is None:
+            return
+        app = record.schedule.request.app
+        caller = Caller(user, channel)
+        front = SlackFrontEnd(
+            say=lambda text: self._poster.ephemeral(channel, user, text),
+            poster=self._poster,
+            channel=channel,
+            on_parent=remember_thread(self._services.store),
+        )
+        if action.get("action_id") == UNSCHEDULE:
+            self._handler.handle(UnscheduleCommand(app, schedule_id), caller, front)
+            return
+        confirm = DeployCommand(app, confirm=schedule_id)
+        self._jobs.submit(lambda cancel: self._handler.handle(confirm, caller, front, cancel))
+
+    def enqueue_button(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """ "Deploy when free": the refused /deploy again, with --queue, as the clicker."""
+        ack()
+        try:
+            text = str(action["value"])
+            user, channel = body["user"]["id"], body["channel"]["id"]
+            name, _, rest = text.partition(" ")
+            parsed = parse_slash(name, rest)
+        except (UsageError, KeyError, TypeError):
+            log.info("ignored a malformed enqueue button")
+            return
+        if not isinstance(parsed, DeployCommand):
+            return
+        collected = CollectingFrontEnd()
+        self._handler.handle(replace(parsed, queue=True), Caller(user, channel), collected)
+        self._poster.ephemeral(channel, user, collected.text)
 
     def cancel_button(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         """The running deploy's Cancel button: ``/deploy cancel APP`` for that deploy,
@@ -286,5 +371,33 @@ class Listeners:
             self._poster.ephemeral(channel, user, collected.text, thread=parent)
 
 
-def _ack(ack: Ack, text: str) -> None:
-    ack(response_type="ephemeral", text=slack_text(text))
+def _ack(ack: Ack, text: str, extra: list[dict[str, Any]] | None = None) -> None:
+    if extra:
+        ack(response_type="ephemeral", text=slack_text(text), blocks=extra)
+    else:
+        ack(response_type="ephemeral", text=slack_text(text))
+
+
+def _in_the_ack(parsed: Command) -> bool:
+    """Commands that only read or write the database (no deploy starts)."""
+    if isinstance(parsed, RecoverCommand):
+        return False
+    if isinstance(parsed, DeployCommand):
+        return parsed.dry_run or (parsed.scheduled and parsed.confirm is None)
+    return True
+
+
+def _when_free(text: str) -> dict[str, Any]:
+    """ "Deploy when free": the same command again, queued."""
+    return {
+        "type": "actions",
+        "block_id": "shipbot_busy",
+        "elements": [
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": "Deploy when free"},
+                "action_id": ENQUEUE,
+                "value": text[:1900],
+            }
+        ],
+    }

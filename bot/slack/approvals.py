@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from bot import authz
+from bot import authz, gate
 from bot.commands import DeployCommand
+from bot.gate import Refused
 from bot.handler import BAD_INPUT, BadInput, Caller, CommandHandler, FrontEnd
 from bot.slack import blocks
 from bot.slack.announce import SlackAnnouncer
@@ -27,8 +29,14 @@ from strategies.cancel import CancelToken
 from strategies.durations import format_duration
 from strategies.plan import DeployPlan
 from strategies.plan_facts import facts_text, plan_changes
-from strategies.records import ApprovalRecord, NewApproval, NewJob
-from strategies.requests import StrategyName
+from strategies.records import (
+    ApprovalRecord,
+    ApprovalStatus,
+    NewApproval,
+    NewJob,
+    ScheduleRecord,
+)
+from strategies.requests import StrategyName, request_from_json, request_json
 
 APPROVE, REJECT = "shipbot_approve", "shipbot_reject"
 SYSTEM = "shipbot"  # decided_by of an expiry
@@ -82,9 +90,18 @@ class SlackApprovals:
             f"{plan.app_name} waiting for approval; withdraw one (react :x:) or wait"
         )
 
-    def request(self, plan: DeployPlan, caller: Caller, front: FrontEnd) -> None:
+    def request(
+        self,
+        plan: DeployPlan,
+        caller: Caller,
+        front: FrontEnd,
+        *,
+        schedule: ScheduleRecord | None = None,
+        expires_at: datetime | None = None,
+    ) -> None:
         """Record the request and queue its message; nothing here waits for Slack, so a
-        pending request holds no worker."""
+        pending request holds no worker. For a ``schedule``, approving it schedules the
+        deploy (it runs at its time), and the request is the schedule's message."""
         if caller.channel is None:
             raise BadInput(f"{plan.app_name} requires approval: request it in a Slack channel")
         refused = self.refusal(plan, caller.user)
@@ -92,7 +109,7 @@ class SlackApprovals:
             front.error(refused)
             return
         now = self._services.clock.now()
-        expires = now + timedelta(seconds=plan.app.approval.timeout)
+        expires = expires_at or now + timedelta(seconds=plan.app.approval.timeout)
         request = plan.request
         approval_id = self._store.create_approval(
             NewApproval(
@@ -106,6 +123,7 @@ class SlackApprovals:
                 expires_at=expires,
                 plan_facts=facts_text(plan),
                 force=request.force,
+                request_json=request_json(replace(request, strategy=plan.strategy)),
             )
         )
         message = self._poster.post(
@@ -115,9 +133,13 @@ class SlackApprovals:
             blocks=_request_blocks(plan, approval_id, caller.user, expires),
         )
         channel = caller.channel
+        if schedule is not None:
+            self._store.set_schedule_approval(schedule.id, approval_id)
 
         def posted(ts: str) -> None:
             self._store.set_approval_message(approval_id, ts)
+            if schedule is not None:
+                self._store.set_schedule_message(schedule.id, ts)
             self._schedule(approval_id, expires)
             self._replies.submit(
                 front.reply,
@@ -190,6 +212,10 @@ class SlackApprovals:
                 why = lost.removeprefix("refused: ").replace(" may not ", " may no longer ", 1)
                 self._close(record, f":no_entry_sign: not deployed: {why}")
             return
+        scheduled = self._store.schedule_for_approval(approval_id)
+        if scheduled is not None:
+            self._decide_schedule(record, scheduled, user, approving=approving)
+            return
         job: NewJob | None = None
         if approving:
             # The approval and the deploy job it starts are one transaction: a crash
@@ -237,12 +263,38 @@ class SlackApprovals:
             record.request.channel, user, f"this request was already {record.status}{by}"
         )
 
+    def _decide_schedule(
+        self, record: ApprovalRecord, scheduled: ScheduleRecord, user: str, *, approving: bool
+    ) -> None:
+        """Approving a scheduled deploy schedules it; its timer runs it at its time."""
+        now = self._services.clock.now()
+        status: ApprovalStatus = "approved" if approving else "rejected"
+        if not self._store.decide_approval(record.id, status, by=user, at=now):
+            self._tell_decided(self._store.get_approval(record.id) or record, user)
+            return
+        self._timers.cancel(str(record.id))
+        when = f"{scheduled.schedule.run_at:%a %Y-%m-%d %H:%M:%S %Z}"
+        if approving and self._store.move_schedule(
+            scheduled.id, ("awaiting_approval",), "scheduled", by=user
+        ):
+            self._close(
+                record, f":white_check_mark: approved by {authz.mention(user)}: runs {when}"
+            )
+        elif not approving:
+            self._store.move_schedule(scheduled.id, ("awaiting_approval",), "cancelled", by=user)
+            self._close(record, f":x: rejected by {authz.mention(user)}: nothing will be deployed")
+
     def expire(self, approval_id: int) -> None:
         record = self._store.get_approval(approval_id)
         now = self._services.clock.now()
         if record is None or not self._store.decide_approval(
             approval_id, "expired", by=SYSTEM, at=now
         ):
+            return
+        scheduled = self._store.schedule_for_approval(approval_id)
+        if scheduled is not None:
+            self._store.move_schedule(scheduled.id, ("awaiting_approval",), "refused")
+            self._close(record, ":hourglass: not deployed: nobody approved it by its time")
             return
         request = record.request
         waited = format_duration((request.expires_at - request.created_at).total_seconds())
@@ -273,12 +325,16 @@ class SlackApprovals:
             note=f":white_check_mark: approved by {authz.mention(approver)}",
             on_parent=remember_thread(self._store),
         )
-        command = DeployCommand(
-            app=request.app,
-            strategy=cast(StrategyName | None, request.strategy),
-            ref=request.ref,
-            servers=request.servers,
-            force=request.force,
+        command = (
+            request_from_json(request.request_json)
+            if request.request_json
+            else DeployCommand(
+                app=request.app,
+                strategy=cast(StrategyName | None, request.strategy),
+                ref=request.ref,
+                servers=request.servers,
+                force=request.force,
+            )
         )
         caller = Caller(request.requested_by, channel)
         try:
@@ -294,6 +350,11 @@ class SlackApprovals:
                 "deployed: asking again with the plan as it is now"
             )
             self.request(plan, caller, front)
+            return
+        try:
+            plan = gate.admit(plan, user=caller.user, operator=False)
+        except Refused as exc:
+            front.error(f"{exc}; nothing was deployed")
             return
         try:
             self._runner.run_plan(plan, front, cancel)

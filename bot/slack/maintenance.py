@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import Protocol
 
 from bot.slack.announce import SlackAnnouncer
@@ -32,9 +34,13 @@ class Maintenance:
         announcer: SlackAnnouncer,
         process_id: str,
         interval: float = 5.0,
+        ticks: list[Callable[[], None]] | None = None,
+        tick_interval: float = 1.0,
     ) -> None:
         self._store, self._clock, self._announcer = store, clock, announcer
         self._process_id, self._interval = process_id, interval
+        self._ticks = ticks if ticks is not None else []  # quick work, every tick_interval
+        self._tick_interval = tick_interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="maintenance", daemon=True)
 
@@ -58,7 +64,16 @@ class Maintenance:
                 self._announcer.job_not_run(orphan.job, DIED)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
+        last = time.monotonic()
+        while not self._stop.wait(self._tick_interval):
+            for tick in self._ticks:
+                try:
+                    tick()
+                except Exception:
+                    log.exception("housekeeping tick failed")
+            if time.monotonic() - last < self._interval:
+                continue
+            last = time.monotonic()
             try:
                 self.run_once()
             except Exception:  # the database may be briefly unavailable: try again later

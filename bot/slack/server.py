@@ -40,6 +40,8 @@ from bot.slack.http import serve as serve_http
 from bot.slack.jobs import Jobs
 from bot.slack.maintenance import Maintenance
 from bot.slack.posters import ChannelPosters
+from bot.slack.queue import QueueRunner
+from bot.slack.schedules import SlackSchedules
 from bot.wiring import Services
 
 log = logging.getLogger("shipbot.slack")
@@ -93,24 +95,45 @@ class SlackBot:
         self.owner = store.register_process(kind, clock.now())
         self.jobs = Jobs(store, max_workers=workers)
         self.timers = ApSchedulerTimers()
+        self.started_at = clock.now()
         self.announcer = SlackAnnouncer(store=store, poster=self.poster, clock=clock)
-        self.maintenance = Maintenance(
-            store=store, clock=clock, announcer=self.announcer, process_id=self.owner
-        )
+        # Approved and scheduled deploys were authorized (and approved) already: the
+        # runner that runs them has no desks.
+        runner = CommandHandler(services)
         self.approvals = SlackApprovals(
             services=services,
             poster=self.poster,
             jobs=self.jobs,
             timers=self.timers,
-            runner=CommandHandler(services),
+            runner=runner,
             announcer=self.announcer,
             owner=self.owner,
+        )
+        self.schedules = SlackSchedules(
+            services=services,
+            poster=self.poster,
+            jobs=self.jobs,
+            timers=self.timers,
+            approvals=self.approvals,
+            runner=runner,
+            owner=self.owner,
+        )
+        handler = CommandHandler(
+            services, approvals=self.approvals, schedules=self.schedules, queue_in_store=True
+        )
+        self.queue = QueueRunner(handler=handler, poster=self.poster, jobs=self.jobs)
+        self.maintenance = Maintenance(
+            store=store,
+            clock=clock,
+            announcer=self.announcer,
+            process_id=self.owner,
+            ticks=[self.queue.tick],
         )
         self.app = build_app(
             client=client,
             # Socket Mode requests are not signed; Bolt checks only HTTP ones.
             signing_secret=config.signing_secret or "",
-            handler=CommandHandler(services, approvals=self.approvals),
+            handler=handler,
             approvals=self.approvals,
             poster=self.poster,
             jobs=self.jobs,
@@ -132,6 +155,7 @@ class SlackBot:
         self.maintenance.start()
         self.timers.start()
         self.approvals.resume()
+        self.schedules.resume(self.started_at)
 
     def stop(self) -> None:
         self.timers.shutdown()

@@ -1,0 +1,94 @@
+"""What a chat command says, once parsed: one small type per command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from strategies.requests import DeployRequest
+
+SettingsAction = Literal["set", "get", "list", "unset"]
+
+# A typed /deploy is the request itself; the handler fills in who asked.
+DeployCommand = DeployRequest
+
+
+@dataclass(frozen=True)
+class StatusCommand:
+    app: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryCommand:
+    app: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelCommand:
+    app: str
+    deploy_id: int | None = None  # only this deploy (a Cancel button on its message)
+
+
+@dataclass(frozen=True)
+class RecoverCommand:
+    app: str
+
+
+@dataclass(frozen=True)
+class LockCommand:
+    app: str
+    reason: str = ""
+    seconds: float | None = None  # None: until unlocked
+
+
+@dataclass(frozen=True)
+class UnlockCommand:
+    app: str
+
+
+@dataclass(frozen=True)
+class FreezeCommand:
+    app: str
+    reason: str = ""
+    seconds: float | None = None  # "for 2h"
+    until: str | None = None  # "until 2026-12-28"
+
+
+@dataclass(frozen=True)
+class UnfreezeCommand:
+    app: str
+
+
+@dataclass(frozen=True)
+class UnscheduleCommand:
+    app: str
+    schedule_id: int
+
+
+@dataclass(frozen=True)
+class SettingsCommand:
+    action: SettingsAction
+    app: str | None = None
+    key: str | None = None
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class HelpCommand:
+    topic: str | None = None
+
+
+Command: TypeAlias = (
+    DeployRequest
+    | StatusCommand
+    | HistoryCommand
+    | CancelCommand
+    | RecoverCommand
+    | LockCommand
+    | UnlockCommand
+    | FreezeCommand
+    | UnfreezeCommand
+    | UnscheduleCommand
+    | SettingsCommand
+    | HelpCommand
+)

@@ -1,0 +1,157 @@
+"""``/deploy``: a deploy with its options, or one of the sub-commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.command_types import (
+    CancelCommand,
+    Command,
+    DeployCommand,
+    FreezeCommand,
+    HelpCommand,
+    HistoryCommand,
+    LockCommand,
+    RecoverCommand,
+    StatusCommand,
+    UnfreezeCommand,
+    UnlockCommand,
+    UnscheduleCommand,
+)
+from bot.grammar import (
+    app_argument,
+    checked_app,
+    checked_id,
+    checked_reason,
+    checked_ref,
+    checked_servers,
+    error,
+    exactly,
+    family,
+    split_options,
+)
+from strategies.durations import parse_duration
+from strategies.requests import StrategyName
+
+# Each option mapped to whether it takes a value.
+_OPTIONS = {
+    "--serial": False,
+    "--parallel": False,
+    "--ref": True,
+    "--servers": True,
+    "--dry-run": False,
+    "--force": False,
+    "--at": True,
+    "--in": True,
+    "--tz": True,
+    "--queue": False,
+    "--override": True,
+    "--confirm": True,
+}
+
+
+def parse_deploy(args: list[str]) -> Command:
+    if not args:
+        raise error("missing APP", *family("deploy"))
+    word, rest = args[0], args[1:]
+    if word == "help":
+        exactly(rest, (), "help")
+        return HelpCommand("deploy")
+    if word in ("status", "history"):
+        app = app_argument(rest, f"deploy {word}")
+        return StatusCommand(app) if word == "status" else HistoryCommand(app)
+    if word in _ONE_APP:
+        app = app_argument(rest, f"deploy {word}")
+        if app is None:
+            raise error("missing APP", f"deploy {word}")
+        return _ONE_APP[word](app)
+    if word in ("lock", "freeze", "unschedule"):
+        return _WITH_ARGUMENTS[word](rest)
+    return _parse_deploy_app(args)
+
+
+_ONE_APP: dict[str, Callable[[str], Command]] = {
+    "cancel": CancelCommand,
+    "recover": RecoverCommand,
+    "unlock": UnlockCommand,
+    "unfreeze": UnfreezeCommand,
+}
+
+
+def _parse_deploy_app(args: list[str]) -> DeployCommand:
+    options, positionals = split_options(args, _OPTIONS, "deploy")
+    (app,) = exactly(positionals, ("APP",), "deploy")
+    if "--serial" in options and "--parallel" in options:
+        raise error("--serial and --parallel cannot be used together", "deploy")
+    if "--at" in options and "--in" in options:
+        raise error("--at and --in both say when; give one", "deploy")
+    if "--tz" in options and "--at" not in options:
+        raise error("--tz is the timezone of --at", "deploy")
+    strategy: StrategyName | None = (
+        "serial" if "--serial" in options else "parallel" if "--parallel" in options else None
+    )
+    ref, servers, after = options.get("--ref"), options.get("--servers"), options.get("--in")
+    override, confirm = options.get("--override"), options.get("--confirm")
+    return DeployCommand(
+        app=checked_app(app, "deploy"),
+        strategy=strategy,
+        ref=checked_ref(ref) if ref is not None else None,
+        servers=checked_servers(servers) if servers is not None else None,
+        dry_run="--dry-run" in options,
+        force="--force" in options,
+        at=options.get("--at"),
+        after=_seconds(after, "--in", "deploy") if after is not None else None,
+        tz=options.get("--tz"),
+        queue="--queue" in options,
+        override=checked_reason([override], "deploy") if override is not None else None,
+        confirm=checked_id(confirm, "deploy") if confirm is not None else None,
+    )
+
+
+def _seconds(text: str, what: str, usage_key: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise error(f"{what} {text!r}: {exc}", usage_key) from None
+    if seconds <= 0:
+        raise error(f"{what} {text!r}: must be more than 0", usage_key)
+    return seconds
+
+
+def _parse_lock(args: list[str]) -> LockCommand:
+    _, words = split_options(args, {}, "deploy lock")
+    if not words:
+        raise error("missing APP", "deploy lock")
+    app, rest = checked_app(words[0], "deploy lock"), words[1:]
+    seconds = None
+    if rest[:1] == ["for"]:
+        if len(rest) < 2:
+            raise error("missing DURATION after 'for'", "deploy lock")
+        seconds, rest = _seconds(rest[1], "for", "deploy lock"), rest[2:]
+    return LockCommand(app, checked_reason(rest, "deploy lock"), seconds)
+
+
+def _parse_freeze(args: list[str]) -> FreezeCommand:
+    _, words = split_options(args, {}, "deploy freeze")
+    if len(words) < 3 or words[1] not in ("for", "until"):
+        raise error("say how long: for DURATION or until DATE", "deploy freeze")
+    app, how, value, rest = checked_app(words[0], "deploy freeze"), words[1], words[2], words[3:]
+    reason = checked_reason(rest, "deploy freeze")
+    if how == "for":
+        return FreezeCommand(app, reason, seconds=_seconds(value, "for", "deploy freeze"))
+    return FreezeCommand(app, reason, until=value)
+
+
+def _parse_unschedule(args: list[str]) -> UnscheduleCommand:
+    _, words = split_options(args, {}, "deploy unschedule")
+    app, schedule = exactly(words, ("APP", "#ID"), "deploy unschedule")
+    return UnscheduleCommand(
+        checked_app(app, "deploy unschedule"), checked_id(schedule, "deploy unschedule")
+    )
+
+
+_WITH_ARGUMENTS: dict[str, Callable[[list[str]], Command]] = {
+    "lock": _parse_lock,
+    "freeze": _parse_freeze,
+    "unschedule": _parse_unschedule,
+}
