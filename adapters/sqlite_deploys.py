@@ -45,6 +45,16 @@ class DeployTables(RecoveryTables):
             if lock["kind"] == "recovery" and deploy.recovers == lock["deploy_id"]:
                 self._mark_recovered(lock["deploy_id"], holder, deploy.started_at, "")
                 return self._insert_deploy(deploy, holder)
+            if lock["kind"] == "canary" and deploy.continues == lock["deploy_id"]:
+                ended = (
+                    "aborted" if '"rollback_to": null' not in deploy.request_json else ("promoted")
+                )
+                self._execute(
+                    "UPDATE deploys SET status = ? WHERE id = ? AND status = 'paused'",
+                    [ended, lock["deploy_id"]],
+                )
+                self._execute("DELETE FROM locks WHERE app = ?", [deploy.app])
+                return self._insert_deploy(deploy, holder)
         # Raised after the commit: the interruption found on the way is kept.
         raise _locked(lock)
 
@@ -65,6 +75,8 @@ class DeployTables(RecoveryTables):
                 "hostname": me.hostname,
                 "recovers": deploy.recovers,
                 "override": deploy.override,
+                "request": deploy.request_json,
+                "continues": deploy.continues,
             },
         )
         planned = deploy.planned or tuple(() for _ in deploy.servers)
@@ -109,7 +121,19 @@ class DeployTables(RecoveryTables):
                 "UPDATE deploys SET status = ?, summary = ?, finished_at = ? WHERE id = ?",
                 [status, summary, time_text(at), deploy_id],
             )
-            self._execute("DELETE FROM locks WHERE deploy_id = ? AND kind = 'deploy'", [deploy_id])
+            if status == "paused":  # a canary waits: the app stays held for Promote or Abort
+                self._execute(
+                    "UPDATE locks SET kind = 'canary' WHERE deploy_id = ? AND kind = 'deploy'",
+                    [deploy_id],
+                )
+            else:
+                self._execute(
+                    "DELETE FROM locks WHERE deploy_id = ? AND kind = 'deploy'", [deploy_id]
+                )
+
+    def canary_lock(self, app: str) -> int | None:
+        row = self._row("SELECT deploy_id FROM locks WHERE app = ? AND kind = 'canary'", [app])
+        return None if row is None else int(row["deploy_id"])
 
     def request_cancel(self, app: str, *, by: str, deploy_id: int | None = None) -> int | None:
         """Flag the app's running deploy for cancellation; its id, or None if none runs.

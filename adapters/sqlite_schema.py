@@ -18,6 +18,7 @@ from strategies.records import (
     ServerRecord,
     StepRecord,
 )
+from strategies.requests import request_from_json
 
 Migration = Callable[[Database], None]
 Row = dict[str, Any]
@@ -267,6 +268,11 @@ def create_calendar(db: Database) -> None:
     db.execute("ALTER TABLE approvals ADD COLUMN request TEXT NOT NULL DEFAULT ''")
 
 
+def add_requests_to_deploys(db: Database) -> None:
+    db.execute("ALTER TABLE deploys ADD COLUMN request TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE deploys ADD COLUMN continues INTEGER REFERENCES deploys (id)")
+
+
 # Append only: a released migration is never edited or reordered.
 MIGRATIONS: list[Migration] = [
     create_settings,
@@ -279,6 +285,7 @@ MIGRATIONS: list[Migration] = [
     create_jobs,
     create_host_keys,
     create_calendar,
+    add_requests_to_deploys,
 ]
 
 
@@ -344,6 +351,7 @@ def deploy_record(row: Row, servers: tuple[ServerRecord, ...]) -> DeployRecord:
         thread_ts=row["thread_ts"],
         cancel_requested_by=row["cancel_requested_by"],
         override=row["override"],
+        request=request_from_json(row["request"]) if row["request"] else None,
     )
 
 

@@ -21,12 +21,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.commands import (
+    AbortCommand,
     CancelCommand,
     Command,
     DeployCommand,
     FreezeCommand,
     LockCommand,
+    PromoteCommand,
     RecoverCommand,
+    RollbackCommand,
     SettingsCommand,
     UnfreezeCommand,
     UnlockCommand,
@@ -79,7 +82,16 @@ def refusal(
         return _check(manifest, command.app, user, "cancel deploys of", "deployers")
     if isinstance(command, RecoverCommand):
         return _check(manifest, command.app, user, "recover", "deployers")
-    if isinstance(command, LockCommand | UnlockCommand | FreezeCommand | UnscheduleCommand):
+    if isinstance(
+        command,
+        LockCommand
+        | UnlockCommand
+        | FreezeCommand
+        | UnscheduleCommand
+        | RollbackCommand
+        | PromoteCommand
+        | AbortCommand,
+    ):
         verb = _VERBS[type(command)]
         return _check(manifest, command.app, user, verb, "deployers")
     if isinstance(command, UnfreezeCommand):
@@ -98,6 +110,9 @@ _VERBS = {
     UnlockCommand: "unlock",
     FreezeCommand: "freeze",
     UnscheduleCommand: "unschedule deploys of",
+    RollbackCommand: "roll back",
+    PromoteCommand: "promote",
+    AbortCommand: "abort",
 }
 
 

@@ -48,6 +48,9 @@ commands:
   unschedule APP #ID    cancel a scheduled deploy
   lock APP [for 1h] ["REASON"] | unlock APP       stop deploys until unlocked
   freeze APP (for 2h | until 2026-12-28) ["REASON"] | unfreeze APP
+  deploy APP --batch N|P% | --canary N|P%       rolling batches, or a canary first
+  promote APP | abort APP                         continue a paused canary, or roll it back
+  rollback APP [--to REF|#ID]                     deploy the previous good ref (and lock)
   settings set -s APP KEY VALUE | get -s APP KEY | list -s APP | unset -s APP KEY
   shell [--user NAME] [--channel ID]
                         console chat: type chat commands, or pipe them in
@@ -84,6 +87,9 @@ _CHAT = {
     "freeze": ("/deploy", "freeze"),
     "unfreeze": ("/deploy", "unfreeze"),
     "unschedule": ("/deploy", "unschedule"),
+    "rollback": ("/deploy", "rollback"),
+    "promote": ("/deploy", "promote"),
+    "abort": ("/deploy", "abort"),
     "settings": ("/settings", ""),
 }
 

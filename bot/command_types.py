@@ -66,6 +66,22 @@ class UnscheduleCommand:
 
 
 @dataclass(frozen=True)
+class RollbackCommand:
+    app: str
+    to: str | None = None  # a ref, or "#12" (that deploy's ref); None: the previous good one
+
+
+@dataclass(frozen=True)
+class PromoteCommand:
+    app: str
+
+
+@dataclass(frozen=True)
+class AbortCommand:
+    app: str
+
+
+@dataclass(frozen=True)
 class SettingsCommand:
     action: SettingsAction
     app: str | None = None
@@ -89,6 +105,9 @@ Command: TypeAlias = (
     | FreezeCommand
     | UnfreezeCommand
     | UnscheduleCommand
+    | RollbackCommand
+    | PromoteCommand
+    | AbortCommand
     | SettingsCommand
     | HelpCommand
 )

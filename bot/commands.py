@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from bot.command_types import (
+    AbortCommand,
     CancelCommand,
     Command,
     DeployCommand,
@@ -17,7 +18,9 @@ from bot.command_types import (
     HelpCommand,
     HistoryCommand,
     LockCommand,
+    PromoteCommand,
     RecoverCommand,
+    RollbackCommand,
     SettingsAction,
     SettingsCommand,
     StatusCommand,
@@ -40,6 +43,7 @@ from bot.grammar import (
 
 __all__ = [
     "USAGE",
+    "AbortCommand",
     "CancelCommand",
     "Command",
     "DeployCommand",
@@ -47,7 +51,9 @@ __all__ = [
     "HelpCommand",
     "HistoryCommand",
     "LockCommand",
+    "PromoteCommand",
     "RecoverCommand",
+    "RollbackCommand",
     "SettingsCommand",
     "StatusCommand",
     "UnfreezeCommand",

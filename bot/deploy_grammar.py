@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.command_types import (
+    AbortCommand,
     CancelCommand,
     Command,
     DeployCommand,
@@ -12,7 +13,9 @@ from bot.command_types import (
     HelpCommand,
     HistoryCommand,
     LockCommand,
+    PromoteCommand,
     RecoverCommand,
+    RollbackCommand,
     StatusCommand,
     UnfreezeCommand,
     UnlockCommand,
@@ -30,6 +33,7 @@ from bot.grammar import (
     family,
     split_options,
 )
+from strategies.amounts import Amount
 from strategies.durations import parse_duration
 from strategies.requests import StrategyName
 
@@ -47,6 +51,8 @@ _OPTIONS = {
     "--queue": False,
     "--override": True,
     "--confirm": True,
+    "--batch": True,
+    "--canary": True,
 }
 
 
@@ -65,7 +71,7 @@ def parse_deploy(args: list[str]) -> Command:
         if app is None:
             raise error("missing APP", f"deploy {word}")
         return _ONE_APP[word](app)
-    if word in ("lock", "freeze", "unschedule"):
+    if word in ("lock", "freeze", "unschedule", "rollback"):
         return _WITH_ARGUMENTS[word](rest)
     return _parse_deploy_app(args)
 
@@ -75,6 +81,8 @@ _ONE_APP: dict[str, Callable[[str], Command]] = {
     "recover": RecoverCommand,
     "unlock": UnlockCommand,
     "unfreeze": UnfreezeCommand,
+    "promote": PromoteCommand,
+    "abort": AbortCommand,
 }
 
 
@@ -87,6 +95,9 @@ def _parse_deploy_app(args: list[str]) -> DeployCommand:
         raise error("--at and --in both say when; give one", "deploy")
     if "--tz" in options and "--at" not in options:
         raise error("--tz is the timezone of --at", "deploy")
+    chosen = [o for o in ("--serial", "--parallel", "--batch", "--canary") if o in options]
+    if len(chosen) > 1:
+        raise error(f"{' and '.join(chosen)} each choose the strategy; give one", "deploy")
     strategy: StrategyName | None = (
         "serial" if "--serial" in options else "parallel" if "--parallel" in options else None
     )
@@ -105,7 +116,22 @@ def _parse_deploy_app(args: list[str]) -> DeployCommand:
         queue="--queue" in options,
         override=checked_reason([override], "deploy") if override is not None else None,
         confirm=checked_id(confirm, "deploy") if confirm is not None else None,
+        batch=_share(options.get("--batch"), "--batch"),
+        canary=_share(options.get("--canary"), "--canary"),
     )
+
+
+def _share(text: str | None, what: str) -> str | None:
+    """``--batch 2`` / ``--canary 25%``: checked here, counted when planned."""
+    if text is None:
+        return None
+    try:
+        amount = Amount.parse(text)
+    except ValueError as exc:
+        raise error(f"{what} {text!r}: {exc}", "deploy") from None
+    if amount.count == 0 or amount.percent == 0:
+        raise error(f"{what} {text!r}: at least one server", "deploy")
+    return text
 
 
 def _seconds(text: str, what: str, usage_key: str) -> float:
@@ -150,7 +176,19 @@ def _parse_unschedule(args: list[str]) -> UnscheduleCommand:
     )
 
 
+def _parse_rollback(args: list[str]) -> RollbackCommand:
+    options, words = split_options(args, {"--to": True}, "deploy rollback")
+    (app,) = exactly(words, ("APP",), "deploy rollback")
+    to = options.get("--to")
+    if to is not None and to.startswith("#"):
+        to = f"#{checked_id(to, 'deploy rollback')}"
+    elif to is not None:
+        to = checked_ref(to)
+    return RollbackCommand(checked_app(app, "deploy rollback"), to)
+
+
 _WITH_ARGUMENTS: dict[str, Callable[[list[str]], Command]] = {
+    "rollback": _parse_rollback,
     "lock": _parse_lock,
     "freeze": _parse_freeze,
     "unschedule": _parse_unschedule,

@@ -15,9 +15,10 @@ from strategies.requests import RequestError, check_ref
 
 USAGE: dict[str, str] = {
     "deploy": "/deploy APP [--serial|--parallel] [--ref REF] [--servers a,b] [--dry-run]"
-    " [--force] [--at TIME|--in DURATION [--tz ZONE]] [--queue] [--override REASON]"
-    " [--confirm #ID] (APP cannot be status, history, cancel, recover, lock, unlock, freeze,"
-    " unfreeze, unschedule or help: those are sub-commands)",
+    " [--force] [--batch N|P%] [--canary N|P%] [--at TIME|--in DURATION [--tz ZONE]]"
+    " [--queue] [--override REASON] [--confirm #ID] (APP cannot be status, history, cancel,"
+    " recover, lock, unlock, freeze, unfreeze, unschedule, rollback, promote, abort or help:"
+    " those are sub-commands)",
     "deploy status": "/deploy status [APP]",
     "deploy history": "/deploy history [APP]",
     "deploy cancel": "/deploy cancel APP",
@@ -27,6 +28,9 @@ USAGE: dict[str, str] = {
     "deploy freeze": '/deploy freeze APP (for DURATION | until DATE) ["REASON"]',
     "deploy unfreeze": "/deploy unfreeze APP",
     "deploy unschedule": "/deploy unschedule APP #ID",
+    "deploy rollback": "/deploy rollback APP [--to REF|#ID]",
+    "deploy promote": "/deploy promote APP",
+    "deploy abort": "/deploy abort APP",
     "settings set": "/settings set [-s APP] KEY VALUE",
     "settings get": "/settings get [-s APP] KEY",
     "settings list": "/settings list [-s APP]",
@@ -45,6 +49,9 @@ DEPLOY_WORDS = (
     "freeze",
     "unfreeze",
     "unschedule",
+    "rollback",
+    "promote",
+    "abort",
     "help",
 )
 # fullmatch, not match: "$" in NAME_PATTERN also matches before a trailing newline.

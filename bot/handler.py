@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Protocol
 
 from adapters.registry import AdapterError
-from bot import authz, gate, holds, queueing, render, scheduling
+from bot import authz, gate, holds, queueing, render, rollout_commands, scheduling
 from bot.commands import (
     USAGE,
+    AbortCommand,
     CancelCommand,
     Command,
     DeployCommand,
@@ -17,7 +19,9 @@ from bot.commands import (
     HelpCommand,
     HistoryCommand,
     LockCommand,
+    PromoteCommand,
     RecoverCommand,
+    RollbackCommand,
     SettingsCommand,
     StatusCommand,
     UnfreezeCommand,
@@ -37,6 +41,7 @@ from strategies.plan import DeployPlan, plan
 from strategies.ports import LoadBalancerError
 from strategies.records import DeployLocked, ScheduleRecord
 from strategies.requests import RequestError
+from strategies.rollback import current_ref, last_good_ref
 from strategies.settings import SETTINGS, SettingError, format_value, parse_setting, spec_for
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -111,6 +116,9 @@ class CommandHandler:
             FreezeCommand: self._hold,
             UnfreezeCommand: self._hold,
             UnscheduleCommand: self._unschedule,
+            RollbackCommand: partial(rollout_commands.rollback, self),
+            PromoteCommand: partial(rollout_commands.promote, self),
+            AbortCommand: partial(rollout_commands.abort, self),
             SettingsCommand: self._settings,
             HelpCommand: self._help,
         }
@@ -159,6 +167,9 @@ class CommandHandler:
         app = self.services.manifest.app(command.app)
         request = replace(command, requested_by=command.requested_by or caller.user)
         made = plan(request, app, store.get_settings(command.app), store.applied_waits(command.app))
+        if app.deploy.auto_rollback and request.rollback_to is None:
+            history = store.history(command.app, 200)
+            made = replace(made, rollback_ref=last_good_ref(history, [s.name for s in app.servers]))
         return gate.attach(made, store, self.services.clock.now())
 
     def admitted_plan(self, command: DeployCommand, caller: Caller) -> DeployPlan:
@@ -256,6 +267,7 @@ class CommandHandler:
     ) -> int:
         """Run an authorized (and, where required, approved) plan."""
         deployer = self.services.deployer(deploy_plan.app_name)
+        before = current_ref(self.services.store.history(deploy_plan.app_name, 50))
         try:
             result = deployer.run(
                 deploy_plan, listeners=front.deploy_listeners(deploy_plan), cancel=cancel
@@ -263,6 +275,16 @@ class CommandHandler:
         except DeployLocked as exc:
             front.error(f"refused: {exc}")
             return EXIT_FAILED
+        locked = rollout_commands.lock_after_rollback(self, deploy_plan, result, before)
+        if locked:
+            front.reply(locked)
+        if result.status == "paused":
+            front.reply(
+                f"the canary of {deploy_plan.app_name} is deployed: /deploy promote "
+                f"{deploy_plan.app_name} to go on, /deploy abort {deploy_plan.app_name} to roll "
+                "it back"
+            )
+            return EXIT_OK
         return EXIT_OK if result.ok else EXIT_FAILED
 
     def _app_or_default(self, app: str | None, caller: Caller) -> str:

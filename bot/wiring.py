@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from adapters.health import HttpHealthProbe
 from adapters.registry import build_executor, build_load_balancer
 from adapters.sqlite_store import SqliteStore
 from strategies.clock import SystemClock
@@ -78,6 +79,7 @@ class Services:
             clock=self.clock,
             poll_interval=self.poll_interval,
             lease_seconds=self.lease_seconds,
+            health=HttpHealthProbe(),
         )
 
 

@@ -52,5 +52,13 @@ class Amount:
         # A small epsilon: 0.3 * 10 is 2.9999999999999996 in binary floating point.
         return min(total, math.floor(self.percent * total / 100 + 1e-9))
 
+    def ceil_of(self, total: int) -> int:
+        """Whole servers of ``total``, a share rounded *up*: for floors that must be
+        met (``min_healthy: 50%`` of 7 servers is 4)."""
+        if self.count is not None:
+            return min(self.count, total)
+        assert self.percent is not None
+        return min(total, math.ceil(self.percent * total / 100 - 1e-9))
+
     def __str__(self) -> str:
         return str(self.count) if self.count is not None else f"{self.percent:g}%"

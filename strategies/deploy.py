@@ -5,10 +5,11 @@ between. A lease renewed while it runs tells others the deploy is alive."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from strategies.cancel import CancelToken
+from strategies.context import DeployContext
 from strategies.events import (
     DeployFinished,
     DeployStarted,
@@ -20,11 +21,12 @@ from strategies.events import (
 from strategies.history import HistoryRecorder
 from strategies.lease import DEFAULT_LEASE, LeaseKeeper
 from strategies.plan import DeployPlan
-from strategies.ports import Clock, Executor, LoadBalancer
+from strategies.ports import Clock, Executor, HealthProbe, LoadBalancer
 from strategies.preflight import PreflightReport, preflight
 from strategies.records import NewDeploy
+from strategies.requests import request_json
 from strategies.results import DeployResult, ServerOutcome, count_line
-from strategies.sequence import DeployContext
+from strategies.rollback import rollback_plan
 from strategies.store import DeployJournal, SettingsStore
 from strategies.strategy import strategy_for
 
@@ -43,6 +45,7 @@ class Deployer:
     clock: Clock
     poll_interval: float = 0.25
     lease_seconds: float = DEFAULT_LEASE
+    health: HealthProbe | None = None
 
     def run(
         self,
@@ -91,8 +94,10 @@ class Deployer:
                     bus,
                     cancel,
                     self.poll_interval,
+                    self.health,
                 )
                 ran = strategy_for(runs.strategy).execute(ctx)
+                ran = _auto_rollback(ctx, ran)
                 outcomes = _in_plan_order(plan, (*ran, *skipped))
             result = DeployResult(
                 deploy_id,
@@ -125,10 +130,46 @@ class Deployer:
                 planned=tuple(tuple(step.kind for step in s.steps) for s in plan.servers),
                 recovers=plan.recovers,
                 override=plan.override,
+                request_json=request_json(plan.request),
+                continues=plan.continues,
                 lease_until=LeaseKeeper.expiry_after(now, self.lease_seconds),
             ),
             holder=plan.request.requested_by,
         )
+
+
+ROLLBACK_STEPS = 100  # a rollback inside a deploy journals its steps from here
+
+
+def _auto_rollback(
+    ctx: DeployContext, outcomes: tuple[ServerOutcome, ...]
+) -> tuple[ServerOutcome, ...]:
+    """``deploy.auto_rollback``: a failed rollout returns the servers it changed to
+    the ref the app ran before, within the same deploy, before it ends."""
+    plan = ctx.plan
+    if not plan.app.deploy.auto_rollback or plan.request.rollback_to is not None:
+        return outcomes
+    if not any(o.status == "failed" for o in outcomes) or ctx.cancel.aborted:
+        return outcomes
+    changed = [o.server for o in outcomes if o.changed]
+    back = rollback_plan(plan, changed)
+    if back is None:
+        return outcomes
+    again = replace(ctx, plan=back, index_offset=ROLLBACK_STEPS, cancel=CancelToken())
+    results = {o.server: o for o in strategy_for(back.strategy).execute(again)}
+    merged = []
+    for outcome in outcomes:
+        result = results.get(outcome.server)
+        if result is None:
+            merged.append(outcome)
+        elif result.status == "ok":
+            note = f"rolled back to {back.ref}"
+            merged.append(replace(outcome, lb=result.lb, rolled_back=note))
+        else:
+            note = f"rollback to {back.ref} FAILED: {result.detail}"
+            where = result.lb if result.lb in ("out", "unknown") else outcome.lb
+            merged.append(replace(outcome, lb=where, rolled_back=note))
+    return tuple(merged)
 
 
 def _refusal(plan: DeployPlan, report: PreflightReport) -> str:

@@ -94,6 +94,7 @@ class Server(_Model):
     user: str | None = None
     lb_name: str | None = None  # the server's name in the load balancer, default its name
     instance_id: str | None = None  # aws: EC2 instance id target; default the host as an IP target
+    health_url: str | None = None  # this server's health check URL (overrides the template)
 
     @property
     def address(self) -> str:
@@ -144,6 +145,47 @@ def _moment(value: date | datetime, zone: tzinfo) -> datetime:
     return day_start(value, zone)
 
 
+def _ramp(value: Any) -> tuple[Amount, ...]:
+    """``2``, ``"25%"`` or a ramp ``[1, "10%", "50%"]`` (the last entry repeats)."""
+    items = value if isinstance(value, list | tuple) else [value]
+    if not items or len(items) > 20:
+        raise ValueError("give a size, or a list of 1 to 20 sizes")
+    ramp = tuple(Amount.parse(item) for item in items)
+    if any(a.count == 0 or a.percent == 0 for a in ramp):
+        raise ValueError("a batch holds at least one server")
+    return ramp
+
+
+Ramp = Annotated[tuple[Amount, ...], BeforeValidator(_ramp)]
+
+
+class HealthCheck(_Model):
+    """When a server counts as healthy after its deploy: an HTTP check or a command."""
+
+    url: str | None = None  # a template: {host}, {name}; servers[].health_url overrides it
+    command: str | None = None  # run on the server; exit 0 = healthy
+    expect_status: Annotated[int, Field(ge=100, le=599)] = 200
+    expect_body: str | None = None  # a substring the answer must contain
+    interval: Annotated[Duration, Field(gt=0, le=60)] = 1.0
+    timeout: Annotated[Duration, Field(gt=0, le=DAY)] = 60.0
+    successes: Annotated[int, Field(ge=1, le=100)] = 1  # consecutive passes needed
+    request_timeout: Annotated[float, Field(gt=0, le=60)] = 5.0  # each HTTP request
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> HealthCheck:
+        if (self.url is None) == (self.command is None):
+            raise PathError(("url",), "give exactly one of url or command")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise PathError(("url",), "must start with http:// or https://")
+        return self
+
+
+class CanarySpec(_Model):
+    servers: ServerAmount = Amount(count=1)
+    bake: Duration = 0.0  # the least time before Promote is accepted
+    timeout: Duration = 3600.0  # not promoted by then: aborted
+
+
 class Deploy(_Model):
     commands: Annotated[tuple[str, ...], Field(min_length=1)]
     timeout: Seconds = 600.0
@@ -155,6 +197,12 @@ class Deploy(_Model):
     windows: tuple[str, ...] = ()  # weekly windows deploys may run in; none = always
     freezes: tuple[FreezeSpec, ...] = ()  # dated periods nothing may deploy in
     queue_timeout: Duration = 3600.0  # how long a --queue deploy waits for its turn
+    health_check: HealthCheck | None = None
+    batch_size: Ramp | None = None  # rolling batches by default; None: serial (batches of 1)
+    min_healthy: ServerAmount | None = None  # servers that must stay serving, rounded up
+    canary: CanarySpec | None = None  # every deploy starts with a canary that waits
+    rollback_commands: Annotated[tuple[str, ...], Field(min_length=1)] | None = None
+    auto_rollback: bool = False  # a failed rollout rolls back the servers it changed
 
     @field_validator("windows")
     @classmethod

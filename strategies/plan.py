@@ -9,11 +9,19 @@ from typing import Any, Literal
 from strategies.calendar import GateState
 from strategies.manifest import App, Server
 from strategies.requests import DeployRequest, RequestError, StrategyName
+from strategies.rollouts import Rollout, rollout_for
 from strategies.settings import effective_settings
 from strategies.waits import AppliedWait, EffectiveWait, effective_wait
 
 StepKind = Literal[
-    "connect", "lb_remove", "wait_removed", "command", "migrations", "lb_add", "wait_added"
+    "connect",
+    "lb_remove",
+    "wait_removed",
+    "command",
+    "migrations",
+    "health",
+    "lb_add",
+    "wait_added",
 ]
 COMMAND_KINDS = ("command", "migrations")
 
@@ -85,6 +93,21 @@ class DeployPlan:
     recovers: int | None = None  # a recovery: the interrupted deploy it puts servers back for
     gate: GateState | None = None  # deploy windows and freezes, when the plan was made
     override: str | None = None  # "reason (by U)": runs although the gate is closed
+    batches: tuple[int, ...] = ()  # servers per batch, in order (serial: all 1)
+    rollback_ref: str | None = None  # where auto_rollback would return to (None: nowhere)
+    continues: int | None = None  # a promoted canary: the paused deploy it carries on
+
+    @property
+    def rollout(self) -> Rollout:
+        return rollout_for(self.strategy)
+
+    def batch_plans(self) -> list[tuple[ServerPlan, ...]]:
+        """The servers, grouped as the batches walk them."""
+        groups, start = [], 0
+        for size in self.batches or (len(self.servers),):
+            groups.append(self.servers[start : start + size])
+            start += size
+        return [group for group in groups if group]
 
     @property
     def wait_after_removing(self) -> EffectiveWait:
@@ -99,15 +122,16 @@ class DeployPlan:
         return any(server.leaves_lb for server in self.servers)
 
     @property
-    def wait_per_server(self) -> float:
+    def wait_per_batch(self) -> float:
         if not self.uses_load_balancer:
             return 0.0
         return self.wait_after_removing.seconds + self.wait_after_adding.seconds
 
     @property
     def extra_wait_seconds(self) -> float:
-        """(wait per server) x (number of servers): the time the fixed waits add."""
-        return self.wait_per_server * len(self.servers)
+        """(wait per batch) x (number of batches): the time the fixed waits add (serial:
+        a batch is one server)."""
+        return self.wait_per_batch * len(self.batch_plans())
 
     def skipping(self, unreachable: Mapping[str, str]) -> DeployPlan:
         """This plan without the servers in ``unreachable`` (name -> why), listed as skipped."""
@@ -121,8 +145,9 @@ class DeployPlan:
 
     @property
     def workers(self) -> int:
-        if self.strategy == "serial":
-            return 1
+        """At most how many servers deploy at once."""
+        if self.rollout.uses_load_balancer:
+            return max(self.batches or (1,))
         count = len(self.servers)
         return min(self.max_parallel, count) if self.max_parallel else count
 
@@ -135,7 +160,8 @@ def plan(
 ) -> DeployPlan:
     """Decide strategy, order, migrations and waits for ``request``; pure."""
     values = effective_settings(settings)
-    strategy, reason = _choose_strategy(request, bool(values["deploy.parallel"]))
+    strategy, reason = _choose_strategy(request, app, bool(values["deploy.parallel"]))
+    rollout = rollout_for(strategy)
     servers = _select_servers(request, app)
     applied = applied_waits or {}
     lb_config = app.load_balancer.configuration
@@ -152,23 +178,31 @@ def plan(
         ),
     )
     warnings: list[str] = []
-    migrations_on = app.migrations_server
+    migrations_on = None if request.rollback_to is not None else app.migrations_server
     if migrations_on is not None and migrations_on not in {s.name for s in servers}:
         warnings.append(
             f"migrations are skipped: their server {migrations_on} is not among the servers "
             "selected with --servers"
         )
         migrations_on = None
-    if strategy == "parallel" and migrations_on is not None:
+    if not rollout.uses_load_balancer and migrations_on is not None:
         warnings.append(
             "this parallel deploy runs database migrations: they can make the other servers' "
             "deploys fail, so it is advisable to deploy in serial (--serial)"
         )
-    use_lb = strategy == "serial" and app.load_balancer.type != "none"
+    use_lb = rollout.uses_load_balancer and app.load_balancer.type != "none"
     server_plans = tuple(
-        ServerPlan(server, index, _steps(app, server, use_lb, migrations_on, waits))
+        ServerPlan(
+            server,
+            index,
+            _steps(app, server, use_lb, migrations_on, waits, request.rollback_to is not None),
+        )
         for index, server in enumerate(servers)
     )
+    batches = rollout.batch_sizes(request, app, len(servers))
+    _check_floor(app, request, batches, len(app.servers), use_lb)
+    if migrations_on is not None and rollout.uses_load_balancer and max(batches) > 1:
+        warnings.append("migrations run once, on their server, while the rest of its batch deploys")
     return DeployPlan(
         app_name=request.app,
         app=app,
@@ -181,14 +215,46 @@ def plan(
         max_parallel=int(values["deploy.max_parallel"]),
         migrations_server=migrations_on,
         warnings=tuple(warnings),
+        batches=batches,
     )
 
 
-def _choose_strategy(request: DeployRequest, parallel_setting: bool) -> tuple[StrategyName, str]:
+def _choose_strategy(
+    request: DeployRequest, app: App, parallel_setting: bool
+) -> tuple[StrategyName, str]:
     setting = f"setting deploy.parallel is {'true' if parallel_setting else 'false'}"
+    if request.canary is not None:
+        return "canary", f"one-off --canary {request.canary} ({setting})"
+    if request.batch is not None:
+        return "batch", f"one-off --batch {request.batch} ({setting})"
     if request.strategy is not None:
         return request.strategy, f"one-off override --{request.strategy} ({setting})"
-    return ("parallel" if parallel_setting else "serial"), setting
+    if parallel_setting:
+        return "parallel", setting
+    if app.deploy.canary is not None:
+        return "canary", f"deploy.canary in the manifest ({setting})"
+    if app.deploy.batch_size is not None:
+        sizes = ", ".join(str(a) for a in app.deploy.batch_size)
+        return "batch", f"deploy.batch_size is {sizes} ({setting})"
+    return "serial", setting
+
+
+def _check_floor(
+    app: App, request: DeployRequest, batches: tuple[int, ...], fleet: int, use_lb: bool
+) -> None:
+    """Refuse a plan that would take more servers out at once than min_healthy allows."""
+    floor = app.deploy.min_healthy
+    if floor is None or not use_lb or not batches:
+        return
+    needed = floor.ceil_of(fleet)
+    widest = max(batches)
+    if fleet - widest < needed:
+        how = f"--batch {request.batch}" if request.batch else f"batches of up to {widest}"
+        raise RequestError(
+            f"{how} would take {widest} of {fleet} servers out at once, leaving "
+            f"{fleet - widest} serving, below deploy.min_healthy {floor} (= {needed}); "
+            "use smaller batches"
+        )
 
 
 def _select_servers(request: DeployRequest, app: App) -> tuple[Server, ...]:
@@ -211,6 +277,7 @@ def _steps(
     use_lb: bool,
     migrations_on: str | None,
     waits: tuple[EffectiveWait, EffectiveWait],
+    rollback: bool = False,
 ) -> tuple[Step, ...]:
     steps: list[Step] = []
     if use_lb:
@@ -219,9 +286,12 @@ def _steps(
         steps.append(Step("connect", "connect"))
         steps.append(Step("lb_remove", "remove from load balancer"))
         steps.append(Step("wait_removed", "wait after removing", seconds=waits[0].seconds))
+    commands = app.deploy.commands
+    if rollback and app.deploy.rollback_commands:
+        commands = app.deploy.rollback_commands
     steps.extend(
         Step("command", command, command=command, timeout=app.deploy.timeout)
-        for command in app.deploy.commands
+        for command in commands
     )
     if app.migrations is not None and server.name == migrations_on:
         steps.append(
@@ -232,6 +302,11 @@ def _steps(
                 timeout=app.migrations.timeout,
             )
         )
+    check = app.deploy.health_check
+    if check is not None:
+        target = server.health_url or check.url
+        what = target.format(host=server.address, name=server.name) if target else check.command
+        steps.append(Step("health", f"health check {what}", command=what, timeout=check.timeout))
     if use_lb:
         steps.append(Step("lb_add", "add to load balancer"))
         steps.append(Step("wait_added", "wait after adding", seconds=waits[1].seconds))

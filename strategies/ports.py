@@ -79,3 +79,13 @@ class Clock(Protocol):
     def sleep(self, seconds: float, cancel: threading.Event | None = None) -> bool:
         """Sleep; return False early if ``cancel`` is set."""
         ...
+
+
+class HealthProbe(Protocol):
+    """Asks a server's health check URL once."""
+
+    def probe(
+        self, url: str, *, expect_status: int, expect_body: str | None, timeout: float
+    ) -> tuple[bool, str]:
+        """Whether the answer is healthy, and what it was (``HTTP 503 'down'``), one line."""
+        ...

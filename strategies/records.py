@@ -25,7 +25,12 @@ class DeployLocked(RuntimeError):
         kind: str = "deploy",
         detail: str = "",
     ) -> None:
-        if kind == "hold":
+        if kind == "canary":
+            message = (
+                f"deploy #{deploy_id} of {app} is a canary waiting for Promote or Abort: "
+                f"/deploy promote {app} or /deploy abort {app}"
+            )
+        elif kind == "hold":
             message = f"{app} is locked by {person(holder)} since {since:%Y-%m-%d %H:%M %Z}"
             message += f": {detail}" if detail else ""
         elif kind == "recovery":
@@ -86,6 +91,7 @@ class DeployRecord:
     thread_ts: str | None = None
     cancel_requested_by: str | None = None
     override: str | None = None
+    request: DeployRequest | None = None  # as typed, for deploys recorded since it was kept
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,8 @@ class NewDeploy:
     recovers: int | None = None
     lease_until: datetime | None = None
     override: str | None = None  # "reason (by U)": run outside the windows or in a freeze
+    request_json: str = ""  # the request as typed (requests.request_json)
+    continues: int | None = None  # a promoted or aborted canary: takes over its lock
 
 
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]

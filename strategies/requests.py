@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-StrategyName = Literal["serial", "parallel"]
+StrategyName = Literal["serial", "parallel", "batch", "canary"]
 
 # Stricter than git-check-ref-format on purpose: shell metacharacters such as
 # $ ( ) ` ; & | are legal in git refs but never appear in real branch names.
@@ -36,6 +36,9 @@ class DeployRequest:
     queue: bool = False  # --queue: wait for the running deploy or the lock to end
     override: str | None = None  # --override REASON: deploy outside windows / in a freeze
     confirm: int | None = None  # --confirm #ID: run a schedule whose time passed
+    batch: str | None = None  # --batch N|P%: rolling batches of that size, this once
+    canary: str | None = None  # --canary N|P%: deploy that many first, then wait for a person
+    rollback_to: str | None = None  # a rollback: the ref it returns to (SHIPBOT_ROLLBACK=1)
 
     @property
     def scheduled(self) -> bool:

@@ -9,7 +9,8 @@ from typing import Literal
 
 # "skipped": never started (another server failed, a cancel); "unreachable":
 # left out at pre-flight with --force, never touched.
-ServerStatus = Literal["ok", "failed", "skipped", "cancelled", "unreachable"]
+# "waiting": a canary's later servers, waiting for Promote.
+ServerStatus = Literal["ok", "failed", "skipped", "cancelled", "unreachable", "waiting"]
 # Where the server is relative to the load balancer after the deploy:
 #   "in"        in rotation (never removed, or put back)
 #   "out"       removed by this deploy and left out (announced in the report)
@@ -18,7 +19,8 @@ ServerStatus = Literal["ok", "failed", "skipped", "cancelled", "unreachable"]
 #   "n/a"       this deploy did not touch the load balancer for that server
 LbPosition = Literal["in", "out", "unknown", "unchanged", "n/a"]
 # "refused": stopped at pre-flight, before anything changed.
-DeployStatus = Literal["succeeded", "failed", "cancelled", "interrupted", "refused"]
+# "paused": a canary deployed, waiting for Promote or Abort.
+DeployStatus = Literal["succeeded", "failed", "cancelled", "interrupted", "refused", "paused"]
 
 
 @dataclass(frozen=True)
@@ -55,14 +57,18 @@ class ServerOutcome:
     output_tail: str = ""
     duration: float = 0.0
     ran_migrations: bool = False
+    changed: bool = False  # a deploy command ran on it: what it serves may have changed
+    rolled_back: str = ""  # "rolled back to v1", or why that failed (auto_rollback)
 
     def describe(self) -> str:
-        return describe_server(self.status, self.lb, self.detail)
+        detail = f"{self.detail}; {self.rolled_back}" if self.rolled_back else self.detail
+        return describe_server(self.status, self.lb, detail)
 
 
 _STATUS_WORDS = {
     "skipped": "untouched",
     "unreachable": "skipped",
+    "waiting": "waiting",
     "failed": "FAILED",
     "pending": "not started",
 }
@@ -85,7 +91,7 @@ def describe_server(status: str, lb: str, detail: str) -> str:
 
 def describe_position(status: str, lb: str) -> str:
     """``OUT of the load balancer``; empty where there is nothing to say (untouched, n/a)."""
-    return "" if status in ("skipped", "unreachable") else _LB_WORDS.get(lb, "")
+    return "" if status in ("skipped", "unreachable", "waiting") else _LB_WORDS.get(lb, "")
 
 
 def count_line(outcomes: Iterable[ServerOutcome]) -> str:
@@ -97,6 +103,7 @@ def count_line(outcomes: Iterable[ServerOutcome]) -> str:
         "cancelled": "cancelled",
         "skipped": "untouched",
         "unreachable": "skipped (unreachable)",
+        "waiting": "waiting for Promote",
     }
     return ", ".join(f"{counts[k]} {w}" for k, w in words.items() if counts[k])
 
@@ -139,6 +146,8 @@ class DeployResult:
             return "refused"
         if self.failed:
             return "failed"
+        if any(o.status == "waiting" for o in self.outcomes):
+            return "paused"
         # A cancel that arrives after the last server finished changed nothing.
         if any(o.status not in ("ok", "unreachable") for o in self.outcomes):
             return "cancelled"

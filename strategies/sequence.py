@@ -1,76 +1,19 @@
-"""The per-server step sequence that serial and parallel deploys share."""
+"""The per-server steps every strategy shares, one at a time: connect, leave the
+load balancer, deploy, migrate, pass the health check, come back. How a failure
+or a cancel leaves a server is decided here, once (``strategies.batch`` runs
+servers through these steps together)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-
-from strategies.cancel import CancelToken
-from strategies.events import Event, ServerFinished, ServerStarted, StepFinished, StepStarted
-from strategies.plan import COMMAND_KINDS, DeployPlan, ServerPlan, Step, brief
-from strategies.ports import Clock, Executor, LbReport, LoadBalancer, LoadBalancerError
-from strategies.results import CommandResult, LbPosition, ServerOutcome
-
-POLL_INTERVAL = 0.25
+from strategies.context import DeployContext, Done, environment
+from strategies.events import StepFinished, StepStarted
+from strategies.health import health_gate
+from strategies.plan import COMMAND_KINDS, ServerPlan, Step, brief
+from strategies.ports import LbReport, LoadBalancerError
+from strategies.results import LbPosition, ServerOutcome
 
 
-@dataclass(frozen=True)
-class DeployContext:
-    deploy_id: int
-    plan: DeployPlan
-    executor: Executor
-    load_balancer: LoadBalancer
-    clock: Clock
-    emit: Callable[[Event], None]
-    cancel: CancelToken
-    poll_interval: float = POLL_INTERVAL
-
-
-@dataclass(frozen=True)
-class _Done:
-    ok: bool
-    detail: str = ""
-    result: CommandResult | None = None
-    refused: bool = False  # a load balancer call rejected without changing anything
-
-
-def run_server(ctx: DeployContext, server_plan: ServerPlan) -> ServerOutcome:
-    """Run one server's steps in order; stop at the first failure.
-
-    A server that failed once its commands had started stays out of the load
-    balancer (it may be broken) and its outcome says so; one that failed
-    before any command started is put back, as is a healthy server whose
-    deploy was cancelled between steps.
-    """
-    name = server_plan.name
-    started = ctx.clock.monotonic()
-    ctx.emit(ServerStarted(ctx.deploy_id, name, ctx.clock.now()))
-    state = _ServerState(server_plan)
-    steps = server_plan.steps
-    outcome: ServerOutcome | None = None
-    for index, step in enumerate(steps):
-        if ctx.cancel.requested() and step.kind not in ("lb_add", "wait_added"):
-            outcome = _cancelled(ctx, server_plan, index, state)
-            break
-        done = _run_step(ctx, server_plan, index, step)
-        state.update(step, done)
-        if not done.ok:
-            returned = _put_back_unchanged(ctx, server_plan, index + 1, state)
-            outcome = _failed(server_plan, step, done, state, returned)
-            break
-    if outcome is None:
-        outcome = ServerOutcome(
-            name,
-            "ok",
-            lb=state.position,
-            ran_migrations=state.ran_migrations,
-        )
-    outcome = replace(outcome, duration=ctx.clock.monotonic() - started)
-    ctx.emit(ServerFinished(ctx.deploy_id, outcome, ctx.clock.now()))
-    return outcome
-
-
-class _ServerState:
+class ServerState:
     def __init__(self, server_plan: ServerPlan) -> None:
         # Before its first load balancer step a server is where that step finds it:
         # in rotation for a deploy, out for a recovery that puts it back.
@@ -85,7 +28,7 @@ class _ServerState:
     def serving(self) -> bool:
         return self.position == "in"
 
-    def update(self, step: Step, done: _Done) -> None:
+    def update(self, step: Step, done: Done) -> None:
         if step.kind == "lb_remove":
             self.position = "out" if done.ok else "unchanged" if done.refused else "unknown"
         elif step.kind == "lb_add":
@@ -96,21 +39,22 @@ class _ServerState:
             self.ran_migrations |= step.kind == "migrations" and done.ok
 
 
-def _run_step(ctx: DeployContext, server_plan: ServerPlan, index: int, step: Step) -> _Done:
+def run_step(ctx: DeployContext, server_plan: ServerPlan, index: int, step: Step) -> Done:
     name = server_plan.name
-    ctx.emit(StepStarted(ctx.deploy_id, name, index, step, ctx.clock.now()))
+    number = index + ctx.index_offset  # its place in the journal
+    ctx.emit(StepStarted(ctx.deploy_id, name, number, step, ctx.clock.now()))
     began = ctx.clock.monotonic()
     try:
         done = _do(ctx, server_plan, step)
     except LoadBalancerError as exc:
-        done = _Done(False, f"load balancer: {exc}", refused=exc.refused)
+        done = Done(False, f"load balancer: {exc}", refused=exc.refused)
     except Exception as exc:  # an adapter bug must still produce an outcome
-        done = _Done(False, f"internal error: {type(exc).__name__}: {exc}")
+        done = Done(False, f"internal error: {type(exc).__name__}: {exc}")
     ctx.emit(
         StepFinished(
             ctx.deploy_id,
             name,
-            index,
+            number,
             step,
             done.ok,
             ctx.clock.monotonic() - began,
@@ -122,44 +66,35 @@ def _run_step(ctx: DeployContext, server_plan: ServerPlan, index: int, step: Ste
     return done
 
 
-def _do(ctx: DeployContext, server_plan: ServerPlan, step: Step) -> _Done:
+def _do(ctx: DeployContext, server_plan: ServerPlan, step: Step) -> Done:
     server = server_plan.server
     if step.kind == "connect":
         problem = ctx.executor.check(server)
-        return _Done(problem is None, problem or "")
+        return Done(problem is None, problem or "")
     if step.kind == "lb_remove":
         ctx.load_balancer.remove(server)
-        return _Done(True)
+        return Done(True)
     if step.kind == "lb_add":
         ctx.load_balancer.add(server)
-        return _Done(True)
+        return Done(True)
     if step.kind == "wait_removed":
         return _settle(ctx, server_plan, step, "drained")
     if step.kind == "wait_added":
         return _settle(ctx, server_plan, step, "serving")
+    if step.kind == "health":
+        return health_gate(ctx, server_plan, step)
     assert step.command is not None
     result = ctx.executor.run(
         server,
         step.command,
-        env=_environment(ctx, server_plan),
+        env=environment(ctx, server_plan),
         timeout=step.timeout,
         abort=ctx.cancel.abort_event,
     )
-    return _Done(result.ok, "" if result.ok else result.describe(), result)
+    return Done(result.ok, "" if result.ok else result.describe(), result)
 
 
-def _environment(ctx: DeployContext, server_plan: ServerPlan) -> dict[str, str]:
-    plan = ctx.plan
-    return {
-        "SHIPBOT_APP": plan.app_name,
-        "SHIPBOT_SERVER": server_plan.name,
-        "SHIPBOT_REF": plan.ref,
-        "SHIPBOT_DEPLOY_ID": str(ctx.deploy_id),
-        "SHIPBOT_STRATEGY": plan.strategy,
-    }
-
-
-def _settle(ctx: DeployContext, server_plan: ServerPlan, step: Step, want: LbReport) -> _Done:
+def _settle(ctx: DeployContext, server_plan: ServerPlan, step: Step, want: LbReport) -> Done:
     """Wait at least the fixed floor, and until the load balancer reports ``want``."""
     floor = step.seconds
     timeout = max(floor, ctx.plan.app.load_balancer.configuration.settle_timeout)
@@ -170,27 +105,27 @@ def _settle(ctx: DeployContext, server_plan: ServerPlan, step: Step, want: LbRep
     report = ctx.load_balancer.report(server_plan.server)
     while report is not None and report != want:
         if clock.monotonic() - began >= timeout:
-            return _Done(
+            return Done(
                 False,
                 f"load balancer still reports {report} after {timeout:g}s (want {want})",
             )
         if not clock.sleep(interval, abort):
-            return _Done(False, "aborted while waiting for the load balancer")
+            return Done(False, "aborted while waiting for the load balancer")
         report = ctx.load_balancer.report(server_plan.server)
     if report is not None:
         reported_after = clock.monotonic() - began
     remaining = floor - (clock.monotonic() - began)
     if remaining > 0 and not clock.sleep(remaining, abort):
-        return _Done(False, "aborted during the fixed wait")
+        return Done(False, "aborted during the fixed wait")
     waited = clock.monotonic() - began
     detail = f"waited {waited:.1f}s (fixed floor {floor:g}s"
     if reported_after is not None:
         detail += f"; load balancer reported {want} after {reported_after:.1f}s"
-    return _Done(True, detail + ")")
+    return Done(True, detail + ")")
 
 
-def _put_back_unchanged(
-    ctx: DeployContext, server_plan: ServerPlan, start: int, state: _ServerState
+def put_back_unchanged(
+    ctx: DeployContext, server_plan: ServerPlan, start: int, state: ServerState
 ) -> str:
     """After a failure before any command ran (the connection dropped, the drain
     never finished), the server is as it was: put it back into rotation.
@@ -206,21 +141,21 @@ def _put_back_unchanged(
 
 
 def _run_lb_return(
-    ctx: DeployContext, server_plan: ServerPlan, start: int, state: _ServerState
+    ctx: DeployContext, server_plan: ServerPlan, start: int, state: ServerState
 ) -> str:
     """Run the remaining ``lb_add``/``wait_added`` steps from ``start``; what failed, or ""."""
     steps = server_plan.steps
     for offset, step in enumerate(steps[start:], start=start):
         if step.kind in ("lb_add", "wait_added"):
-            done = _run_step(ctx, server_plan, offset, step)
+            done = run_step(ctx, server_plan, offset, step)
             state.update(step, done)
             if not done.ok:
                 return done.detail or step.label
     return ""
 
 
-def _failed(
-    server_plan: ServerPlan, step: Step, done: _Done, state: _ServerState, returned: str
+def failed_outcome(
+    server_plan: ServerPlan, step: Step, done: Done, state: ServerState, returned: str
 ) -> ServerOutcome:
     if step.kind == "connect":
         what = "connect"
@@ -243,8 +178,8 @@ def _failed(
     )
 
 
-def _cancelled(
-    ctx: DeployContext, server_plan: ServerPlan, index: int, state: _ServerState
+def cancelled_outcome(
+    ctx: DeployContext, server_plan: ServerPlan, index: int, state: ServerState
 ) -> ServerOutcome:
     """Stop this server at a step boundary; put it back if it is healthy."""
     name = server_plan.name

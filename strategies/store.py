@@ -122,6 +122,10 @@ class DeployHistory(Protocol):
         """The app's latest interrupted deploy that no recovery has handled yet."""
         ...
 
+    def canary_lock(self, app: str) -> int | None:
+        """The paused canary deploy holding ``app`` (waiting for Promote or Abort)."""
+        ...
+
     def recovery_lock(self, app: str) -> int | None:
         """The interrupted deploy whose recovery lock holds ``app``, if any."""
         ...

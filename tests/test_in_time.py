@@ -222,8 +222,15 @@ def test_the_terminal_waits_in_the_queue_and_schedules_need_a_bot(
         cwd=workdir,
         stdout=subprocess.DEVNULL,
     )
-    wait_until(lambda: (workdir / ".shipbot" / "shipbot.db").exists(), "the first deploy")
-    time.sleep(0.5)
+    db = workdir / ".shipbot" / "shipbot.db"
+
+    def holding() -> bool:
+        try:
+            return rows(db, "SELECT status FROM deploys") == [("running",)]
+        except sqlite3.OperationalError:  # not created yet
+            return False
+
+    wait_until(holding, "the first deploy to hold the app")
     queued = shipbot("deploy", "shop", "--queue")
     first.wait(timeout=30)
 

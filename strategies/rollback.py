@@ -1,0 +1,79 @@
+"""Rollback: where to, and the plan that returns servers there.
+
+The *current* ref is that of the app's latest deploy that changed anything
+(a refused one changed nothing). ``/deploy rollback`` returns to the latest
+ref that succeeded on every server and is not the current one (or the ref
+or deploy named with ``--to``). ``deploy.auto_rollback`` returns the servers
+a failed rollout changed to the ref the app ran before it: the latest one
+that succeeded on every server. Rollbacks run ``deploy.rollback_commands``
+(default: the deploy commands) with ``SHIPBOT_ROLLBACK=1``, never migrations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+
+from strategies.plan import DeployPlan, plan
+from strategies.records import DeployRecord
+from strategies.requests import DeployRequest, RequestError, StrategyName
+
+CHANGED = ("succeeded", "failed", "cancelled", "interrupted", "paused")
+
+
+def fully_deployed(record: DeployRecord, servers: Iterable[str]) -> bool:
+    """Whether ``record`` succeeded on every one of the app's ``servers``."""
+    done = {s.server for s in record.servers if s.status == "ok"}
+    return record.status == "succeeded" and set(servers) <= done
+
+
+def current_ref(history: Sequence[DeployRecord]) -> str | None:
+    return next((r.ref for r in history if r.status in CHANGED), None)
+
+
+def last_good_ref(history: Sequence[DeployRecord], servers: Sequence[str]) -> str | None:
+    """The ref the app ran before a new rollout: the latest to succeed everywhere."""
+    return next((r.ref for r in history if fully_deployed(r, servers)), None)
+
+
+def rollback_target(history: Sequence[DeployRecord], servers: Sequence[str], to: str | None) -> str:
+    """Where ``/deploy rollback [--to REF|#ID]`` goes; RequestError if nowhere."""
+    if to is not None and to.startswith("#"):
+        wanted = int(to[1:])
+        record = next((r for r in history if r.id == wanted), None)
+        if record is None:
+            raise RequestError(f"--to {to}: no such deploy of this app")
+        return record.ref
+    if to is not None:
+        return to
+    current = current_ref(history)
+    for record in history:
+        if record.ref != current and fully_deployed(record, servers):
+            return record.ref
+    raise RequestError(
+        "nothing to roll back to: no earlier ref succeeded on every server (use --to REF)"
+    )
+
+
+def rollback_plan(rollout: DeployPlan, servers: Sequence[str]) -> DeployPlan | None:
+    """Return ``servers`` of a failed ``rollout`` to its ``rollback_ref``; pure."""
+    target = rollout.rollback_ref
+    if target is None or not servers:
+        return None
+    strategy: StrategyName = "serial" if rollout.rollout.uses_load_balancer else "parallel"
+    request = replace(
+        rollout.request,
+        strategy=strategy,
+        ref=target,
+        rollback_to=target,
+        servers=tuple(servers),
+        batch=None,
+        canary=None,
+        force=False,
+    )
+    settings = {"deploy.max_parallel": rollout.max_parallel}
+    return replace(plan(request, rollout.app, settings), rollback_ref=None)
+
+
+def as_rollback(request: DeployRequest, target: str) -> DeployRequest:
+    return replace(request, ref=target, rollback_to=target)
