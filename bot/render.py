@@ -37,20 +37,26 @@ def plan_summary(plan: DeployPlan) -> list[str]:
     if plan.recovers is not None:
         names = ", ".join(s.name for s in plan.servers)
         return [f"recovery of deploy #{plan.recovers}: putting back {names}; no command runs"]
-    if plan.strategy == "serial":
-        how = f"{count} server{'s' if count != 1 else ''}, one at a time"
-        if plan.uses_load_balancer:
-            how += ", each out of the load balancer while it deploys"
-    else:
-        width = "all at once" if plan.workers == count else f"{plan.workers} at a time"
-        how = f"{count} servers, {width}; servers stay in the load balancer"
-    lines.append(how)
+    if plan.request.rollback_to is not None:
+        lines.append(f"ROLLBACK to {plan.request.rollback_to} (SHIPBOT_ROLLBACK=1)")
+    lines.append(plan.rollout.describe(count, plan.batches, plan.workers, plan.uses_load_balancer))
     if plan.migrations_server:
         when = ""
         if plan.uses_load_balancer:
             when = ", after its code is deployed, before it goes back into the load balancer"
         lines.append(f"migrations: once, on {plan.migrations_server}{when}")
     lines.append(extra_wait_line(plan))
+    check = plan.app.deploy.health_check
+    if check is not None:
+        what = "a command" if check.command else "an HTTP check"
+        within = _secs(check.timeout)
+        lines.append(
+            f"health gate: {what}, {check.successes} pass(es) in a row within {within}"
+            + (", before each server goes back" if plan.uses_load_balancer else "")
+        )
+    if plan.app.deploy.auto_rollback and plan.request.rollback_to is None:
+        target = plan.rollback_ref or "nothing (no ref succeeded everywhere yet)"
+        lines.append(f"auto_rollback: a failure rolls changed servers back to {target}")
     if plan.gate is not None:
         lines.append(plan.gate.line())
     if plan.override:
@@ -60,15 +66,17 @@ def plan_summary(plan: DeployPlan) -> list[str]:
 
 
 def extra_wait_line(plan: DeployPlan) -> str:
-    count = len(plan.servers)
-    if plan.strategy == "parallel":
-        return "extra time from load balancer waits: none (parallel does not use them)"
+    if not plan.rollout.uses_load_balancer:
+        return f"extra time from load balancer waits: none ({plan.strategy} does not use them)"
     if not plan.uses_load_balancer:
         return "extra time from load balancer waits: none (no load balancer)"
     removing, adding = plan.wait_after_removing.seconds, plan.wait_after_adding.seconds
+    batches = len(plan.batch_plans())
+    unit = "server" if plan.workers == 1 else "batch"
     return (
-        f"extra time from load balancer waits: ({_secs(removing)} + {_secs(adding)}) per server"
-        f" x {count} servers = {format_duration(plan.extra_wait_seconds)}"
+        f"extra time from load balancer waits: ({_secs(removing)} + {_secs(adding)}) per {unit}"
+        f" x {batches} {unit}{'es' if unit == 'batch' else 's'}"
+        f" = {format_duration(plan.extra_wait_seconds)}"
     )
 
 
@@ -151,6 +159,8 @@ def step_line(event: StepFinished, plan: DeployPlan | None) -> str | None:
         return f"{who}: after adding, {event.detail}"
     if step.kind == "migrations":
         return f"{who}: migrations ran once, ok ({took})"
+    if step.kind == "health":
+        return f"{who}: {event.detail}"
     line = f"{who}: ran `{brief(step.command)}` ok ({took})"
     if plan is not None and _last_command(plan, who, event.index):
         line += f"\n{who}: deployed {plan.ref}"
@@ -245,6 +255,8 @@ def history_lines(records: Iterable[DeployRecord]) -> list[str]:
                 f" in {format_duration((record.finished_at - record.started_at).total_seconds())}"
             )
         how = record.strategy if record.recovers is None else f"recovery of #{record.recovers}"
+        if record.request is not None and record.request.rollback_to is not None:
+            how = f"ROLLBACK to {record.request.rollback_to} ({record.strategy})"
         lines.append(
             f"#{record.id} {record.started_at:%Y-%m-%d %H:%M:%S} {record.app} @ {record.ref} "
             f"{how} by {record.requested_by}: {record.status}{took}"

@@ -96,6 +96,14 @@ class Server(_Model):
     instance_id: str | None = None  # aws: EC2 instance id target; default the host as an IP target
     health_url: str | None = None  # this server's health check URL (overrides the template)
 
+    @field_validator("health_url")
+    @classmethod
+    def _health_url(cls, value: str | None) -> str | None:
+        problem = template_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @property
     def address(self) -> str:
         return self.host or self.name
@@ -175,9 +183,22 @@ class HealthCheck(_Model):
     def _one_kind(self) -> HealthCheck:
         if (self.url is None) == (self.command is None):
             raise PathError(("url",), "give exactly one of url or command")
-        if self.url is not None and not self.url.startswith(("http://", "https://")):
-            raise PathError(("url",), "must start with http:// or https://")
+        if self.url is not None:
+            problem = template_problem(self.url)
+            if problem:
+                raise PathError(("url",), problem)
         return self
+
+
+def template_problem(url: str) -> str | None:
+    """Why ``url`` is not a health check URL template, or None."""
+    if not url.startswith(("http://", "https://")):
+        return "must start with http:// or https://"
+    try:
+        url.format(host="h", name="n")
+    except (KeyError, IndexError, ValueError):
+        return "the only placeholders are {host} and {name} (write {{ }} for a brace)"
+    return None
 
 
 class CanarySpec(_Model):

@@ -17,10 +17,13 @@ from slack_sdk import WebClient
 
 from bot import authz
 from bot.commands import (
+    AbortCommand,
     CancelCommand,
     Command,
     DeployCommand,
+    PromoteCommand,
     RecoverCommand,
+    RollbackCommand,
     UnscheduleCommand,
     UsageError,
     parse_slash,
@@ -42,7 +45,7 @@ from bot.slack.jobs import Jobs
 from bot.slack.message import MessageRef
 from bot.slack.posters import Poster
 from bot.slack.schedules import CONFIRM, UNSCHEDULE
-from bot.slack.thread import CANCEL
+from bot.slack.thread import ABORT, CANCEL, PROMOTE
 from strategies.plan import DeployPlan
 from strategies.records import NewJob
 
@@ -86,6 +89,8 @@ def build_app(
     app.action(UNSCHEDULE)(listeners.schedule_button)
     app.action(CONFIRM)(listeners.schedule_button)
     app.action(ENQUEUE)(listeners.enqueue_button)
+    app.action(PROMOTE)(listeners.canary_button)
+    app.action(ABORT)(listeners.canary_button)
     return app
 
 
@@ -136,7 +141,7 @@ class Listeners:
             self._handler.handle(parsed, caller, collected)
             ack(response_type="ephemeral", text=collected.text)
             return
-        if isinstance(parsed, RecoverCommand) or (
+        if isinstance(parsed, RUNS_A_DEPLOY) or (
             isinstance(parsed, DeployCommand) and parsed.confirm is not None
         ):
             self._run_command(ack, parsed, caller, command)
@@ -188,20 +193,22 @@ class Listeners:
     def _run_command(
         self,
         ack: Ack,
-        parsed: RecoverCommand | DeployCommand,
+        parsed: Command,
         caller: Caller,
         command: dict[str, Any],
     ) -> None:
-        """A recovery or a confirmed schedule moves servers, so like a deploy it is acked
-        first and run as a job; what it says goes to the channel, for the team to see."""
+        """A recovery, a rollback, a promote or abort, or a confirmed schedule moves
+        servers, so like a deploy it is acked first and run as a job; what it says goes
+        to the channel, for the team to see."""
         refused = self._handler.refusal(parsed, caller)
         if refused:
             _ack(ack, refused)
             return
+        assert isinstance(parsed, (*RUNS_A_DEPLOY, DeployCommand))
         line = (
-            f"Recovering {parsed.app}: checking what its interrupted deploy left out…"
-            if isinstance(parsed, RecoverCommand)
-            else f"Running scheduled deploy #{parsed.confirm} of {parsed.app} now…"
+            f"Running scheduled deploy #{parsed.confirm} of {parsed.app} now…"
+            if isinstance(parsed, DeployCommand)
+            else f"{_DOING[type(parsed)]} {parsed.app}…"
         )
         job = self._accept(ack, line, parsed.app, caller, command)
         if job is None:
@@ -327,6 +334,39 @@ class Listeners:
         confirm = DeployCommand(app, confirm=schedule_id)
         self._jobs.submit(lambda cancel: self._handler.handle(confirm, caller, front, cancel))
 
+    def canary_button(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Promote or Abort on a paused canary's message, with the clicker's rights; it
+        goes on (or rolls back) in that message's thread."""
+        ack()
+        try:
+            deploy_id = int(action.get("value", ""))
+            user, channel = body["user"]["id"], body["channel"]["id"]
+            parent_ts = body["container"]["message_ts"]
+        except (ValueError, KeyError, TypeError):
+            log.info("ignored a malformed canary button")
+            return
+        record = self._services.store.get_deploy(deploy_id)
+        if record is None:
+            return
+        parent = MessageRef.existing(channel, parent_ts)
+        front = SlackFrontEnd(
+            say=lambda text: self._poster.post(channel, text, thread=parent),
+            poster=self._poster,
+            channel=channel,
+            on_parent=remember_thread(self._services.store),
+        )
+        command: Command = (
+            PromoteCommand(record.app)
+            if action.get("action_id") == PROMOTE
+            else AbortCommand(record.app)
+        )
+        caller = Caller(user, channel)
+        refused = self._handler.refusal(command, caller)
+        if refused:
+            self._poster.ephemeral(channel, user, slack_text(refused), thread=parent)
+            return
+        self._jobs.submit(lambda cancel: self._handler.handle(command, caller, front, cancel))
+
     def enqueue_button(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         """ "Deploy when free": the refused /deploy again, with --queue, as the clicker."""
         ack()
@@ -378,9 +418,18 @@ def _ack(ack: Ack, text: str, extra: list[dict[str, Any]] | None = None) -> None
         ack(response_type="ephemeral", text=slack_text(text))
 
 
+RUNS_A_DEPLOY = (RecoverCommand, RollbackCommand, PromoteCommand, AbortCommand)
+_DOING = {
+    RecoverCommand: "Recovering",
+    RollbackCommand: "Rolling back",
+    PromoteCommand: "Promoting the canary of",
+    AbortCommand: "Aborting the canary of",
+}
+
+
 def _in_the_ack(parsed: Command) -> bool:
     """Commands that only read or write the database (no deploy starts)."""
-    if isinstance(parsed, RecoverCommand):
+    if isinstance(parsed, RUNS_A_DEPLOY):
         return False
     if isinstance(parsed, DeployCommand):
         return parsed.dry_run or (parsed.scheduled and parsed.confirm is None)

@@ -35,6 +35,7 @@ from bot.logs import configure_logging
 from bot.slack.announce import SlackAnnouncer
 from bot.slack.app import build_app
 from bot.slack.approvals import SlackApprovals
+from bot.slack.canary import CanaryWatch
 from bot.slack.http import Guard, health_body
 from bot.slack.http import serve as serve_http
 from bot.slack.jobs import Jobs
@@ -122,12 +123,13 @@ class SlackBot:
             services, approvals=self.approvals, schedules=self.schedules, queue_in_store=True
         )
         self.queue = QueueRunner(handler=handler, poster=self.poster, jobs=self.jobs)
+        self.canaries = CanaryWatch(handler=handler, poster=self.poster, jobs=self.jobs)
         self.maintenance = Maintenance(
             store=store,
             clock=clock,
             announcer=self.announcer,
             process_id=self.owner,
-            ticks=[self.queue.tick],
+            ticks=[self.queue.tick, self.canaries.tick],
         )
         self.app = build_app(
             client=client,

@@ -42,6 +42,7 @@ from strategies.results import (
 log = logging.getLogger(__name__)
 
 CANCEL = "shipbot_cancel"
+PROMOTE, ABORT = "shipbot_promote", "shipbot_abort"
 MAX_BLOCKS = kit.MAX_BLOCKS
 
 _STATE_EMOJI = {
@@ -50,6 +51,7 @@ _STATE_EMOJI = {
     "failed": ":red_circle:",
     "cancelled": ":white_circle:",
     "interrupted": ":white_circle:",
+    "paused": ":double_vertical_bar:",
 }
 
 
@@ -130,8 +132,8 @@ class SlackDeployThread:
         if not event.ok:
             tail = event.result.output_tail if event.result else ""
             self._add(_Item(line or event.server, True, tail), urgent=True)
-        elif line and (self._plan.strategy == "serial" or event.step.kind == "migrations"):
-            # Parallel deploys list servers as they finish, not every step.
+        elif line and (self._plan.workers == 1 or event.step.kind in ("migrations", "health")):
+            # Deploys of many servers at once list servers as they finish, not every step.
             self._add(_Item(line))
 
     def _server(self, outcome: ServerOutcome) -> None:
@@ -221,6 +223,8 @@ class SlackDeployThread:
         blocks = kit.fit(blocks, MAX_BLOCKS - 1)
         if self._state == "running" and self._deploy_id:
             blocks.append(cancel_button(self._deploy_id, self._plan.app_name))
+        elif self._state == "paused" and self._deploy_id:
+            blocks.append(canary_buttons(self._deploy_id))
         text = kit.escape(f"{render.parent_line(self._deploy_id, self._plan)}: {bar} {state}")
         if self._parent is None:
             self._parent = self._poster.post(self._channel, text, blocks=blocks)
@@ -251,6 +255,27 @@ def cancel_button(deploy_id: int, app: str) -> kit.Block:
                     "deny": {"type": "plain_text", "text": "Keep deploying"},
                 },
             }
+        ],
+    }
+
+
+def canary_buttons(deploy_id: int) -> kit.Block:
+    """A paused canary's Promote and Abort: ``/deploy promote|abort APP``, same rights."""
+    return {
+        "type": "actions",
+        "block_id": "shipbot_canary",
+        "elements": [
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": text},
+                "action_id": action,
+                "value": str(deploy_id),
+                "style": style,
+            }
+            for text, action, style in (
+                ("Promote", PROMOTE, "primary"),
+                ("Abort", ABORT, "danger"),
+            )
         ],
     }
 
