@@ -33,6 +33,9 @@ def busy(handler: CommandHandler, app: str) -> str | None:
         return f"deploy #{running.id} by {person(running.requested_by)}"
     if store.recovery_lock(app) is not None:
         return "a recovery lock"
+    canary = store.canary_lock(app)
+    if canary is not None:
+        return f"a canary waiting for Promote or Abort (deploy #{canary})"
     lock = next((h for h in store.holds(app, now) if h.kind == "lock"), None)
     return None if lock is None else f"a lock by {person(lock.by)} ({lock.reason})"
 

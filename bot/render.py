@@ -146,6 +146,8 @@ def step_line(event: StepFinished, plan: DeployPlan | None) -> str | None:
     took = format_duration(event.duration)
     if not event.ok:
         what = f"`{brief(step.command)}`" if step.command else step.label
+        if step.kind == "health":
+            what = f"health check {what}"
         return f"{who}: FAILED {what}: {event.detail}"
     if step.kind == "connect":
         return None  # pre-flight already said every server answers

@@ -1,17 +1,18 @@
 """Rollback: where to, and the plan that returns servers there.
 
 The *current* ref is that of the app's latest deploy that changed anything
-(a refused one changed nothing). ``/deploy rollback`` returns to the latest
-ref that succeeded on every server and is not the current one (or the ref
-or deploy named with ``--to``). ``deploy.auto_rollback`` returns the servers
-a failed rollout changed to the ref the app ran before it: the latest one
-that succeeded on every server. Rollbacks run ``deploy.rollback_commands``
+(a refused one changed nothing). A ref *ran everywhere* once every server's
+latest successful deploy was of that ref (a canary and its promotion count
+together). ``/deploy rollback`` returns to the latest ref that ran everywhere
+and is not the current one (or the ref or deploy named with ``--to``);
+``deploy.auto_rollback`` returns the servers a failed rollout changed to the
+latest ref that ran everywhere before it. Rollbacks run ``deploy.rollback_commands``
 (default: the deploy commands) with ``SHIPBOT_ROLLBACK=1``, never migrations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 from strategies.plan import DeployPlan, plan
@@ -21,10 +22,21 @@ from strategies.requests import DeployRequest, RequestError, StrategyName
 CHANGED = ("succeeded", "failed", "cancelled", "interrupted", "paused")
 
 
-def fully_deployed(record: DeployRecord, servers: Iterable[str]) -> bool:
-    """Whether ``record`` succeeded on every one of the app's ``servers``."""
-    done = {s.server for s in record.servers if s.status == "ok"}
-    return record.status == "succeeded" and set(servers) <= done
+def uniform_refs(history: Sequence[DeployRecord], servers: Sequence[str]) -> list[str]:
+    """The refs the whole app ran, oldest first: after each deploy (a canary and its
+    promotion count together), whenever every server last deployed well the same ref."""
+    running: dict[str, str] = {}
+    uniform: list[str] = []
+    for record in sorted(history, key=lambda r: r.id):
+        for server in record.servers:
+            if server.status == "ok":
+                running[server.server] = record.ref
+        refs = {running.get(name) for name in servers}
+        if len(refs) == 1 and None not in refs:
+            (ref,) = refs
+            if not uniform or uniform[-1] != ref:
+                uniform.append(str(ref))
+    return uniform
 
 
 def current_ref(history: Sequence[DeployRecord]) -> str | None:
@@ -32,8 +44,9 @@ def current_ref(history: Sequence[DeployRecord]) -> str | None:
 
 
 def last_good_ref(history: Sequence[DeployRecord], servers: Sequence[str]) -> str | None:
-    """The ref the app ran before a new rollout: the latest to succeed everywhere."""
-    return next((r.ref for r in history if fully_deployed(r, servers)), None)
+    """The ref the app ran before a new rollout: the latest every server ran."""
+    uniform = uniform_refs(history, servers)
+    return uniform[-1] if uniform else None
 
 
 def rollback_target(history: Sequence[DeployRecord], servers: Sequence[str], to: str | None) -> str:
@@ -47,12 +60,12 @@ def rollback_target(history: Sequence[DeployRecord], servers: Sequence[str], to:
     if to is not None:
         return to
     current = current_ref(history)
-    for record in history:
-        if record.ref != current and fully_deployed(record, servers):
-            return record.ref
-    raise RequestError(
-        "nothing to roll back to: no earlier ref succeeded on every server (use --to REF)"
-    )
+    earlier = [ref for ref in uniform_refs(history, servers) if ref != current]
+    if not earlier:
+        raise RequestError(
+            "nothing to roll back to: no earlier ref ran on every server (use --to REF)"
+        )
+    return earlier[-1]
 
 
 def rollback_plan(rollout: DeployPlan, servers: Sequence[str]) -> DeployPlan | None:

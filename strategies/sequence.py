@@ -159,6 +159,8 @@ def failed_outcome(
 ) -> ServerOutcome:
     if step.kind == "connect":
         what = "connect"
+    elif step.kind == "health":
+        what = "health check"
     elif step.kind == "command":
         what = f"`{brief(step.command)}`"
     elif step.kind == "migrations":

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.render import render_plan
+from strategies.manifest import Deploy
 from strategies.plan import plan
 from strategies.requests import DeployRequest, RequestError
 from strategies.waits import AppliedWait
@@ -144,3 +145,40 @@ def test_the_rendered_plan_says_the_fixed_waits_are_floors_under_the_lb_report()
     assert "at most 300s" in text
     parallel = render_plan(plan(request(strategy="parallel"), shop, {}))
     assert "reports the server drained" not in parallel
+
+
+@pytest.mark.parametrize(
+    ("config", "request_batch", "sizes"),
+    [
+        ({}, "2", (2, 2, 2, 1)),
+        ({}, "25%", (1, 1, 1, 1, 1, 1, 1)),  # 25% of 7 is 1.75, rounded down
+        ({"batch_size": [1, "30%", "50%"]}, None, (1, 2, 3, 1)),  # the last entry repeats
+        ({"batch_size": 3}, None, (3, 3, 1)),
+    ],
+)
+def test_batches_round_shares_down_and_repeat_the_last_ramp_entry(
+    config: dict[str, object], request_batch: str | None, sizes: tuple[int, ...]
+) -> None:
+    app = manifest_from(servers=7)
+    shop = app.app("shop")
+    shop = shop.model_copy(update={"deploy": shop.deploy.model_copy(update=_deploy(config))})
+    made = plan(DeployRequest("shop", "U0", batch=request_batch), shop, {})
+    assert made.strategy == "batch" and made.batches == sizes
+    assert made.extra_wait_seconds == pytest.approx(0.1 * len(sizes))
+
+
+def _deploy(config: dict[str, object]) -> dict[str, object]:
+    data = {"commands": ["true"], **config}
+    return dict(Deploy.model_validate(data))
+
+
+def test_a_canary_is_its_own_first_batch_and_min_healthy_rounds_up() -> None:
+    shop = manifest_from(servers=4).app("shop")
+    made = plan(DeployRequest("shop", "U0", canary="1"), shop, {})
+    assert made.strategy == "canary" and made.batches == (1, 1, 1, 1)
+    floor = shop.model_copy(
+        update={"deploy": shop.deploy.model_copy(update=_deploy({"min_healthy": "60%"}))}
+    )
+    # 60% of 4 is 2.4, rounded up to 3: a batch of 2 would leave 2.
+    with pytest.raises(RequestError, match=r"below deploy.min_healthy 60% \(= 3\)"):
+        plan(DeployRequest("shop", "U0", batch="2"), floor, {})

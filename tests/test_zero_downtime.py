@@ -20,6 +20,7 @@ from adapters.sqlite_store import SqliteStore
 from bot.console import ConsoleFrontEnd
 from bot.handler import Caller, CommandHandler
 from bot.wiring import Services
+from strategies.manifest import HealthCheck, Manifest
 from tests.infra.haproxy import HAProxyFleet
 
 # Four clients of quick requests and two of slow ones, so that there is
@@ -106,22 +107,51 @@ def deploy_under_load(fleet: HAProxyFleet, handler: CommandHandler, line: str) -
     return load.tally
 
 
-def test_serial_deploy_drops_no_request_and_parallel_does(
+def with_health_gate(fleet: HAProxyFleet) -> Manifest:
+    """The same app, with each server's own URL as its health check."""
+    app = fleet.manifest([fleet.restart_command(pause=1.0)]).apps["shop"]
+    servers = tuple(
+        server.model_copy(
+            update={
+                "health_url": "http://127.0.0.1:"
+                + (fleet.directory / f"{server.name}.port").read_text()
+                + "/"
+            }
+        )
+        for server in app.servers
+    )
+    check = HealthCheck(url="http://{host}/", interval=0.1, timeout=20)
+    deploy = app.deploy.model_copy(update={"health_check": check})
+    return Manifest(apps={"shop": app.model_copy(update={"servers": servers, "deploy": deploy})})
+
+
+def test_serial_and_batches_with_a_health_gate_drop_no_request_and_parallel_does(
     haproxy_fleet: HAProxyFleet, workdir: Path
 ) -> None:
     fleet = haproxy_fleet
     manifest = fleet.manifest([fleet.restart_command(pause=1.0)])
     handler = CommandHandler(Services(manifest=manifest, store=SqliteStore(workdir / "db")))
+    gated = CommandHandler(
+        Services(manifest=with_health_gate(fleet), store=SqliteStore(workdir / "db"))
+    )
 
     serial = deploy_under_load(fleet, handler, "/deploy shop --serial --ref v2")
     fleet.wait_until_up(*fleet.servers)
+    batched = deploy_under_load(fleet, gated, "/deploy shop --batch 2 --ref v4")
+    fleet.wait_until_up(*fleet.servers)
     parallel = deploy_under_load(fleet, handler, "/deploy shop --parallel --ref v3")
 
-    print(f"\nserial:   {serial.line()}\nparallel: {parallel.line()}")
+    print(
+        f"\nserial:                    {serial.line()}"
+        f"\nbatches of 2, health gate: {batched.line()}"
+        f"\nparallel:                  {parallel.line()}"
+    )
     assert serial.failed == 0, serial.line()
     assert serial.sent >= 1000, serial.line()
     # Every server really restarted at the new version during the serial run.
     assert {f"{name} v2" for name in fleet.servers} <= set(serial.answers)
+    assert batched.failed == 0, batched.line()
+    assert {f"{name} v4" for name in fleet.servers} <= set(batched.answers)
     assert parallel.failed > 0, parallel.line()
     fleet.wait_until_up(*fleet.servers)
     assert {fleet.get()[1].strip() for _ in fleet.servers} == {"web1 v3", "web2 v3", "web3 v3"}
