@@ -321,6 +321,13 @@ class CommandHandler:
                 store.queued(name),
                 manifest.app(name).zone,
             )
+            canary = store.canary_lock(name)
+            if canary is not None:
+                extra.insert(
+                    0,
+                    f"  CANARY: deploy #{canary} waits for /deploy promote {name} or "
+                    f"/deploy abort {name}",
+                )
             front.reply("\n".join([line, *extra]))
         return EXIT_OK
 
