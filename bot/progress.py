@@ -11,13 +11,13 @@ from strategies.events import DeployFinished, DeployStarted, Event, ServerFinish
 class ProgressListener:
     """Servers done out of servers planned; gone when the deploy ends."""
 
-    def __init__(self, console: Console, total: int) -> None:
+    def __init__(self, total: int, console: Console | None = None) -> None:
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=console,
+            console=console or Console(),
             transient=True,
         )
         self._task = self._progress.add_task("deploying", total=total)
