@@ -30,13 +30,15 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-# The tests start real sshd and HAProxy processes, make keys with ssh-keygen and
-# put a bastion's target in a network namespace (ip netns); install what is missing.
+# The tests start real sshd, HAProxy and PostgreSQL servers, make keys with ssh-keygen,
+# put a bastion's target in a network namespace (ip netns) and a lock holder in a PID
+# namespace (unshare); install what is missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-SYSDEPS := openssh-server openssh-client haproxy iproute2
+SYSDEPS := openssh-server openssh-client haproxy iproute2 postgresql util-linux
 sysdeps:
 	@if [ ! -x /usr/sbin/sshd ] || ! command -v haproxy >/dev/null || \
-		! command -v ssh-keygen >/dev/null || ! command -v ip >/dev/null; then \
+		! command -v ssh-keygen >/dev/null || ! command -v ip >/dev/null || \
+		! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || ! command -v unshare >/dev/null; then \
 		echo "installing $(SYSDEPS) (apt)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \

@@ -1,4 +1,5 @@
-"""The connection every part of ``SqliteStore`` shares, and its transactions."""
+"""The SQLite engine of the store: one file, shared by threads (one connection,
+serialized) and by processes (``BEGIN IMMEDIATE``, WAL)."""
 
 from __future__ import annotations
 
@@ -6,26 +7,21 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
-from adapters.sqlite_schema import Row, migrate
+from adapters.sql_base import Row, SqlStoreBase, insert_sql
+from adapters.store_schema import Ddl, migrate
 from strategies.store import StoreError
 
 
-class SqliteBase:
-    """One SQLite file, shared by threads (one connection, serialized) and by processes.
-
-    Every write that reads before it writes runs in ``BEGIN IMMEDIATE``, so two
-    bot processes on the same file never both take an app's lock.
-    """
-
+class SqliteBase(SqlStoreBase):
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
+        self._lock = threading.RLock()
+        self._depth = 0
         try:
             _private_file(path)
             conn = sqlite3.connect(
@@ -34,9 +30,8 @@ class SqliteBase:
             conn.execute("PRAGMA busy_timeout=30000")
             _enable_wal(conn)
             conn.execute("PRAGMA foreign_keys=ON")
-            self._db = Database(conn)
-            self._lock = threading.RLock()
-            migrate(self._db)
+            self._conn = conn
+            migrate(_SqliteDdl(conn))
             # A database we cannot write must fail here, not at the first deploy.
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             conn.execute(f"PRAGMA user_version = {int(version)}")
@@ -45,7 +40,7 @@ class SqliteBase:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            self._conn.close()
 
     @contextmanager
     def _transaction(self, *, write: bool = True) -> Iterator[None]:
@@ -53,33 +48,65 @@ class SqliteBase:
         # transaction could read "no lock row" while another process adds one.
         # Reads use a plain BEGIN so a deploy and its servers come from one snapshot.
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            self._depth = 1
             try:
                 yield
-                self._db.execute("COMMIT")
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._db.rollback()
+                self._conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._depth = 0
 
-    def _execute(self, sql: str, params: list[Any] | dict[str, Any]) -> sqlite3.Cursor:
+    def _execute(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
         with self._lock:
-            return self._db.execute(sql, params)
+            return self._conn.execute(sql, list(params))
 
-    def _insert(self, table: str, row: dict[str, Any]) -> int:
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[Row]:
         with self._lock:
-            rowid = self._db.table(table).insert(row).last_pk
-        assert isinstance(rowid, int)
-        return rowid
-
-    def _rows(self, sql: str, params: list[Any]) -> list[Row]:
-        with self._lock:
-            cursor = self._db.execute(sql, params)
+            cursor = self._conn.execute(sql, list(params))
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
-    def _row(self, sql: str, params: list[Any]) -> Row | None:
-        rows = self._rows(sql, params)
-        return rows[0] if rows else None
+    def _insert(self, table: str, row: Row) -> int:
+        sql, params = insert_sql(table, row)
+        with self._lock:
+            cursor = self._conn.execute(sql, params)
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def _insert_rows(self, table: str, rows: Iterable[Row]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        sql, _ = insert_sql(table, rows[0])
+        with self._lock:
+            self._conn.executemany(sql, [list(row.values()) for row in rows])
+
+
+class _SqliteDdl(Ddl):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def begin(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self._conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self._conn.execute("ROLLBACK")
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql, list(params)).fetchall()
 
 
 def _private_file(path: Path) -> None:

@@ -1,17 +1,18 @@
 """The embedded store: ``strategies.store.Store`` over one SQLite file.
 
-Each concern has its own module (settings, deploys and their journal,
-recovery, approvals, jobs); they share one connection and its
-``BEGIN IMMEDIATE`` transactions through ``SqliteBase``.
+Each concern has its own module (``adapters/store_*.py``, shared with the
+PostgreSQL store); ``SqliteBase`` gives them one connection and its
+``BEGIN IMMEDIATE`` transactions.
 """
 
 from __future__ import annotations
 
-from adapters.sqlite_approvals import ApprovalTables
-from adapters.sqlite_calendar import CalendarTables
-from adapters.sqlite_deploys import DeployTables
-from adapters.sqlite_settings import SettingsTables
+from adapters.sqlite_base import SqliteBase
+from adapters.store_approvals import ApprovalTables
+from adapters.store_calendar import CalendarTables
+from adapters.store_deploys import DeployTables
+from adapters.store_settings import SettingsTables
 
 
-class SqliteStore(SettingsTables, DeployTables, ApprovalTables, CalendarTables):
+class SqliteStore(SqliteBase, SettingsTables, DeployTables, ApprovalTables, CalendarTables):
     """Settings, waits, deploys, locks, journal, approvals, events and jobs in SQLite."""

@@ -60,9 +60,11 @@ class ServerOutcome:
     changed: bool = False  # a deploy command ran on it: what it serves may have changed
     rolled_back: str = ""  # "rolled back to v1", or why that failed (auto_rollback)
 
+    def describe_detail(self) -> str:
+        return f"{self.detail}; {self.rolled_back}" if self.rolled_back else self.detail
+
     def describe(self) -> str:
-        detail = f"{self.detail}; {self.rolled_back}" if self.rolled_back else self.detail
-        return describe_server(self.status, self.lb, detail)
+        return describe_server(self.status, self.lb, self.describe_detail())
 
 
 _STATUS_WORDS = {

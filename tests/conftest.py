@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.infra.slack",
     "tests.infra.slack_socket",
     "tests.infra.shipbot_server",
+    "tests.infra.postgres",
 ]
 
 COMMANDS = [

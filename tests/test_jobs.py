@@ -20,7 +20,7 @@ def accepted(store: SqliteStore, owner: str, app: str) -> int:
 
 
 def statuses(store: SqliteStore) -> list[str]:
-    return [row[0] for row in store._db.execute("SELECT status FROM jobs ORDER BY id").fetchall()]
+    return [row["status"] for row in store._rows("SELECT status FROM jobs ORDER BY id", [])]
 
 
 def test_stop_announces_every_queued_job_and_lets_the_running_one_finish(tmp_path: Path) -> None:

@@ -1,14 +1,15 @@
-"""The SQLite schema of ``SqliteStore``: named migrations, and rows read back as records."""
+"""The store's schema: named migrations (append only, each once, recorded in
+``_migrations``), and rows read back as records; shared by both engines."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlite_utils import Database
-
+from adapters.sql_base import Row
 from strategies.records import (
     ApprovalRecord,
     DeployRecord,
@@ -20,11 +21,35 @@ from strategies.records import (
 )
 from strategies.requests import request_from_json
 
-Migration = Callable[[Database], None]
-Row = dict[str, Any]
+
+class Ddl(ABC):
+    """How a migration talks to its engine: statements in SQLite's dialect,
+    translated where PostgreSQL spells a type differently."""
+
+    @abstractmethod
+    def begin(self) -> None:
+        """Start the migration transaction, excluding every other migrating process."""
+
+    @abstractmethod
+    def commit(self) -> None: ...
+
+    @abstractmethod
+    def rollback(self) -> None: ...
+
+    @abstractmethod
+    def run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def translate(self, sql: str) -> str:
+        return sql
+
+    def execute(self, sql: str) -> None:
+        self.run(self.translate(sql))
 
 
-def create_settings(db: Database) -> None:
+Migration = Callable[[Ddl], None]
+
+
+def create_settings(db: Ddl) -> None:
     db.execute(
         """CREATE TABLE settings (
             app TEXT NOT NULL,
@@ -37,7 +62,7 @@ def create_settings(db: Database) -> None:
     )
 
 
-def create_deploys(db: Database) -> None:
+def create_deploys(db: Ddl) -> None:
     # AUTOINCREMENT: a deploy number quoted in chat must never be reused.
     db.execute(
         """CREATE TABLE deploys (
@@ -74,7 +99,7 @@ def create_deploys(db: Database) -> None:
     )
 
 
-def create_steps(db: Database) -> None:
+def create_steps(db: Ddl) -> None:
     db.execute(
         """CREATE TABLE steps (
             deploy_id INTEGER NOT NULL REFERENCES deploys (id),
@@ -91,7 +116,7 @@ def create_steps(db: Database) -> None:
     )
 
 
-def create_applied_waits(db: Database) -> None:
+def create_applied_waits(db: Ddl) -> None:
     db.execute(
         """CREATE TABLE applied_waits (
             app TEXT NOT NULL,
@@ -104,7 +129,7 @@ def create_applied_waits(db: Database) -> None:
     )
 
 
-def create_locks(db: Database) -> None:
+def create_locks(db: Ddl) -> None:
     db.execute(
         """CREATE TABLE locks (
             app TEXT PRIMARY KEY,
@@ -117,7 +142,7 @@ def create_locks(db: Database) -> None:
     )
 
 
-def create_approvals(db: Database) -> None:
+def create_approvals(db: Ddl) -> None:
     # servers: a JSON list, or NULL for every server; strategy NULL: the setting decides.
     db.execute(
         """CREATE TABLE approvals (
@@ -147,7 +172,7 @@ def create_approvals(db: Database) -> None:
     db.execute("CREATE INDEX seen_events_by_time ON seen_events (seen_at)")
 
 
-def add_leases_and_recovery(db: Database) -> None:
+def add_leases_and_recovery(db: Ddl) -> None:
     # A lock names its holder precisely (boot id, PID namespace, pid start time)
     # and carries the deploy's lease; kind 'recovery' is the lock an interrupted
     # deploy keeps while its journal shows servers out of the load balancer.
@@ -169,7 +194,7 @@ def add_leases_and_recovery(db: Database) -> None:
         db.execute(sql)
 
 
-def create_jobs(db: Database) -> None:
+def create_jobs(db: Ddl) -> None:
     db.execute(
         """CREATE TABLE processes (
             id TEXT PRIMARY KEY,
@@ -204,7 +229,7 @@ def create_jobs(db: Database) -> None:
     db.execute("CREATE INDEX jobs_by_status ON jobs (status, owner)")
 
 
-def create_host_keys(db: Database) -> None:
+def create_host_keys(db: Ddl) -> None:
     db.execute(
         """CREATE TABLE host_keys (
             host TEXT PRIMARY KEY,  -- as known_hosts writes it: "[127.0.0.1]:2222"
@@ -224,7 +249,7 @@ def create_host_keys(db: Database) -> None:
     db.execute("ALTER TABLE approvals ADD COLUMN force INTEGER NOT NULL DEFAULT 0")
 
 
-def create_calendar(db: Database) -> None:
+def create_calendar(db: Ddl) -> None:
     db.execute(
         """CREATE TABLE holds (
             app TEXT NOT NULL,
@@ -268,7 +293,7 @@ def create_calendar(db: Database) -> None:
     db.execute("ALTER TABLE approvals ADD COLUMN request TEXT NOT NULL DEFAULT ''")
 
 
-def add_requests_to_deploys(db: Database) -> None:
+def add_requests_to_deploys(db: Ddl) -> None:
     db.execute("ALTER TABLE deploys ADD COLUMN request TEXT NOT NULL DEFAULT ''")
     db.execute("ALTER TABLE deploys ADD COLUMN continues INTEGER REFERENCES deploys (id)")
 
@@ -289,24 +314,25 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-def migrate(db: Database) -> list[str]:
+def migrate(db: Ddl) -> list[str]:
     """Apply the pending migrations; return the names applied now.
 
-    ``BEGIN IMMEDIATE`` takes the write lock before looking, so processes
-    opening a new file together apply each migration exactly once.
+    ``db.begin()`` excludes every other process doing the same (SQLite's
+    ``BEGIN IMMEDIATE``, PostgreSQL's advisory lock), so replicas starting
+    together apply each migration exactly once.
     """
-    db.execute("BEGIN IMMEDIATE")
+    db.begin()
     try:
         db.execute(
             "CREATE TABLE IF NOT EXISTS _migrations "
             "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
         )
-        done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+        done = {row[0] for row in db.run("SELECT name FROM _migrations")}
         applied = []
         for migration in MIGRATIONS:
             if migration.__name__ not in done:
                 migration(db)
-                db.execute(
+                db.run(
                     "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
                     [migration.__name__, time_text(datetime.now(UTC))],
                 )
@@ -314,7 +340,7 @@ def migrate(db: Database) -> list[str]:
     except BaseException:
         db.rollback()
         raise
-    db.execute("COMMIT")
+    db.commit()
     return applied
 
 

@@ -12,13 +12,13 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from adapters.liveness import Holder, holder_dead
-from adapters.sqlite_base import SqliteBase
-from adapters.sqlite_schema import Row, job_record, parse_time, time_text
+from adapters.sql_base import Row, SqlStoreBase
+from adapters.store_schema import job_record, parse_time, time_text
 from strategies.lease import DEFAULT_LEASE
 from strategies.records import JobRecord, NewJob
 
 
-class JobTables(SqliteBase):
+class JobTables(SqlStoreBase):
     lease = DEFAULT_LEASE  # how long a process heartbeat vouches for it
 
     def register_process(self, kind: str, at: datetime) -> str:

@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.sqlite_base import SqliteBase
-from adapters.sqlite_schema import parse_time, time_text
+from adapters.sql_base import SqlStoreBase
+from adapters.store_schema import parse_time, time_text
 from strategies.waits import AppliedWait, EffectiveWait
 
 
-class SettingsTables(SqliteBase):
+class SettingsTables(SqlStoreBase):
     def pinned_host_key(self, host: str) -> tuple[str, str, datetime] | None:
         row = self._row("SELECT * FROM host_keys WHERE host = ?", [host])
         return None if row is None else (row["key_type"], row["key"], parse_time(row["pinned_at"]))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from adapters.sqlite_jobs import JobTables
-from adapters.sqlite_schema import Row, approval_record, time_text
+from adapters.sql_base import Row
+from adapters.store_jobs import JobTables
+from adapters.store_schema import approval_record, time_text
 from strategies.records import ApprovalRecord, ApprovalStatus, NewApproval, NewJob
 
 # Slack retries an event for about an hour at most; a day is plenty.
@@ -18,26 +19,22 @@ class ApprovalTables(JobTables):
     """Approvals: one row per request; a decision is a guarded UPDATE, so only one wins."""
 
     def create_approval(self, approval: NewApproval) -> int:
-        cursor = self._execute(
-            """INSERT INTO approvals (app, requested_by, strategy, ref, servers, channel,
-                created_at, expires_at, plan_facts, force, request)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [
-                approval.app,
-                approval.requested_by,
-                approval.strategy,
-                approval.ref,
-                None if approval.servers is None else json.dumps(list(approval.servers)),
-                approval.channel,
-                time_text(approval.created_at),
-                time_text(approval.expires_at),
-                approval.plan_facts,
-                int(approval.force),
-                approval.request_json,
-            ],
+        return self._insert(
+            "approvals",
+            {
+                "app": approval.app,
+                "requested_by": approval.requested_by,
+                "strategy": approval.strategy,
+                "ref": approval.ref,
+                "servers": None if approval.servers is None else json.dumps(list(approval.servers)),
+                "channel": approval.channel,
+                "created_at": time_text(approval.created_at),
+                "expires_at": time_text(approval.expires_at),
+                "plan_facts": approval.plan_facts,
+                "force": int(approval.force),
+                "request": approval.request_json,
+            },
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
 
     def set_approval_message(self, approval_id: int, ts: str) -> None:
         self._execute("UPDATE approvals SET message_ts = ? WHERE id = ?", [ts, approval_id])

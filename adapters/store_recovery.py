@@ -6,9 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from adapters.liveness import Holder, holder_dead
-from adapters.sqlite_base import SqliteBase
-from adapters.sqlite_schema import (
-    Row,
+from adapters.sql_base import Row, SqlStoreBase
+from adapters.store_schema import (
     deploy_record,
     parse_optional_time,
     server_record,
@@ -40,7 +39,11 @@ def interruption_summary(holder: str, at_crash: list[ServerAtCrash]) -> str:
     return "; ".join(parts)
 
 
-class RecoveryTables(SqliteBase):
+# The journal in the order it happened (per server, step numbers only grow).
+STEPS = "SELECT * FROM steps WHERE deploy_id = ? ORDER BY started_at, server, idx"
+
+
+class RecoveryTables(SqlStoreBase):
     def _servers(self, deploy_id: int) -> tuple[ServerRecord, ...]:
         rows = self._rows(
             "SELECT * FROM deploy_servers WHERE deploy_id = ? ORDER BY position", [deploy_id]
@@ -60,7 +63,9 @@ class RecoveryTables(SqliteBase):
         """Mark the lock's deploy interrupted (inside the caller's transaction); keep
         the lock as a recovery lock while servers are out of the load balancer."""
         deploy_id = lock["deploy_id"]
-        steps = self._rows("SELECT * FROM steps WHERE deploy_id = ? ORDER BY rowid", [deploy_id])
+        steps = self._rows(
+            "SELECT * FROM steps WHERE deploy_id = ? ORDER BY started_at, idx, server", [deploy_id]
+        )
         at_crash = read_journal(self._servers(deploy_id), [step_record(r) for r in steps])
         summary = interruption_summary(lock_holder(lock).describe(), at_crash)
         self._execute(

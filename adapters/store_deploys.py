@@ -7,8 +7,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from adapters.liveness import Holder
-from adapters.sqlite_recovery import RecoveryTables
-from adapters.sqlite_schema import Row, deploy_record, parse_time, step_record, time_text
+from adapters.sql_base import Row
+from adapters.store_recovery import RecoveryTables
+from adapters.store_schema import deploy_record, parse_time, step_record, time_text
 from strategies.records import DeployLocked, DeployRecord, NewDeploy, StepRecord
 from strategies.results import ServerOutcome
 
@@ -80,8 +81,9 @@ class DeployTables(RecoveryTables):
             },
         )
         planned = deploy.planned or tuple(() for _ in deploy.servers)
-        with self._lock:
-            self._db.table("deploy_servers").insert_all(
+        self._insert_rows(
+            "deploy_servers",
+            (
                 {
                     "deploy_id": deploy_id,
                     "server": server,
@@ -91,7 +93,8 @@ class DeployTables(RecoveryTables):
                 for position, (server, kinds) in enumerate(
                     zip(deploy.servers, planned, strict=True)
                 )
-            )
+            ),
+        )
         lease = time_text(deploy.lease_until) if deploy.lease_until else None
         self._insert(
             "locks",
@@ -195,18 +198,18 @@ class DeployTables(RecoveryTables):
 
     def record_server(self, deploy_id: int, outcome: ServerOutcome, at: datetime) -> None:
         self._execute(
-            """UPDATE deploy_servers SET status = :status, lb = :lb, detail = :detail,
-                output_tail = :output_tail, finished_at = :at
-            WHERE deploy_id = :deploy_id AND server = :server""",
-            {
-                "status": outcome.status,
-                "lb": outcome.lb,
-                "detail": outcome.detail,
-                "output_tail": outcome.output_tail,
-                "at": time_text(at),
-                "deploy_id": deploy_id,
-                "server": outcome.server,
-            },
+            """UPDATE deploy_servers SET status = ?, lb = ?, detail = ?, output_tail = ?,
+                finished_at = ?
+            WHERE deploy_id = ? AND server = ?""",
+            [
+                outcome.status,
+                outcome.lb,
+                outcome.describe_detail(),
+                outcome.output_tail,
+                time_text(at),
+                deploy_id,
+                outcome.server,
+            ],
         )
 
     # Reading history
@@ -236,7 +239,9 @@ class DeployTables(RecoveryTables):
             return [deploy_record(row, self._servers(row["id"])) for row in rows]
 
     def steps(self, deploy_id: int) -> list[StepRecord]:
-        rows = self._rows("SELECT * FROM steps WHERE deploy_id = ? ORDER BY rowid", [deploy_id])
+        rows = self._rows(
+            "SELECT * FROM steps WHERE deploy_id = ? ORDER BY started_at, server, idx", [deploy_id]
+        )
         return [step_record(row) for row in rows]
 
 

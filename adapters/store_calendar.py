@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from adapters.sqlite_base import SqliteBase
-from adapters.sqlite_schema import Row, parse_optional_time, parse_time, time_text
+from adapters.sql_base import Row, SqlStoreBase
+from adapters.store_schema import parse_optional_time, parse_time, time_text
 from strategies.records import (
     Hold,
     HoldKind,
@@ -22,7 +22,7 @@ from strategies.records import (
 from strategies.requests import DeployRequest, request_from_json, request_json
 
 
-class CalendarTables(SqliteBase):
+class CalendarTables(SqlStoreBase):
     # Holds
 
     def set_hold(self, hold: Hold) -> None:
