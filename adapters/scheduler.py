@@ -37,6 +37,9 @@ class ApSchedulerTimers:
             misfire_grace_time=None,
         )
 
+    def armed(self, key: str) -> bool:
+        return self._scheduler.get_job(key) is not None
+
     def cancel(self, key: str) -> None:
         with contextlib.suppress(JobLookupError):  # already fired, or never scheduled
             self._scheduler.remove_job(key)

@@ -44,6 +44,9 @@ class SqlStoreBase(ABC):
         """Insert rows of a table without an ``id`` column."""
 
     @abstractmethod
+    def _has_table(self, name: str) -> bool: ...
+
+    @abstractmethod
     def close(self) -> None: ...
 
     def _row(self, sql: str, params: Sequence[Any]) -> Row | None:

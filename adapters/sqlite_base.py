@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from adapters.sql_base import Row, SqlStoreBase, insert_sql
-from adapters.store_schema import Ddl, migrate
+from adapters.store_schema import Ddl
+from adapters.store_schema import migrate as run_migrations
 from strategies.store import StoreError
 
 
 class SqliteBase(SqlStoreBase):
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, migrate: bool = True) -> None:
         path = Path(path)
         self._lock = threading.RLock()
         self._depth = 0
@@ -31,7 +32,7 @@ class SqliteBase(SqlStoreBase):
             _enable_wal(conn)
             conn.execute("PRAGMA foreign_keys=ON")
             self._conn = conn
-            migrate(_SqliteDdl(conn))
+            self.applied = run_migrations(_SqliteDdl(conn)) if migrate else []
             # A database we cannot write must fail here, not at the first deploy.
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             conn.execute(f"PRAGMA user_version = {int(version)}")
@@ -75,6 +76,10 @@ class SqliteBase(SqlStoreBase):
             cursor = self._conn.execute(sql, list(params))
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+    def _has_table(self, name: str) -> bool:
+        found = self._rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name])
+        return bool(found)
 
     def _insert(self, table: str, row: Row) -> int:
         sql, params = insert_sql(table, row)

@@ -8,11 +8,8 @@ PostgreSQL store); ``SqliteBase`` gives them one connection and its
 from __future__ import annotations
 
 from adapters.sqlite_base import SqliteBase
-from adapters.store_approvals import ApprovalTables
-from adapters.store_calendar import CalendarTables
-from adapters.store_deploys import DeployTables
-from adapters.store_settings import SettingsTables
+from adapters.store_tables import StoreTables
 
 
-class SqliteStore(SqliteBase, SettingsTables, DeployTables, ApprovalTables, CalendarTables):
+class SqliteStore(SqliteBase, StoreTables):
     """Settings, waits, deploys, locks, journal, approvals, events and jobs in SQLite."""

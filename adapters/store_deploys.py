@@ -96,17 +96,19 @@ class DeployTables(RecoveryTables):
             ),
         )
         lease = time_text(deploy.lease_until) if deploy.lease_until else None
-        self._insert(
+        self._insert_rows(
             "locks",
-            {
-                "app": deploy.app,
-                "deploy_id": deploy_id,
-                "holder": holder,
-                "since": started,
-                "kind": "deploy",
-                **asdict(me),
-                "lease_until": lease,
-            },
+            [
+                {
+                    "app": deploy.app,
+                    "deploy_id": deploy_id,
+                    "holder": holder,
+                    "since": started,
+                    "kind": "deploy",
+                    **asdict(me),
+                    "lease_until": lease,
+                }
+            ],
         )
         return deploy_id
 

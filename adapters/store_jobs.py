@@ -23,16 +23,18 @@ class JobTables(SqlStoreBase):
 
     def register_process(self, kind: str, at: datetime) -> str:
         process_id = uuid.uuid4().hex
-        self._insert(
+        self._insert_rows(
             "processes",
-            {
-                "id": process_id,
-                "kind": kind,
-                **asdict(Holder.current()),
-                "started_at": time_text(at),
-                "heartbeat_at": time_text(at),
-                "lease_until": time_text(at + timedelta(seconds=self.lease)),
-            },
+            [
+                {
+                    "id": process_id,
+                    "kind": kind,
+                    **asdict(Holder.current()),
+                    "started_at": time_text(at),
+                    "heartbeat_at": time_text(at),
+                    "lease_until": time_text(at + timedelta(seconds=self.lease)),
+                }
+            ],
         )
         return process_id
 

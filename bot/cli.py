@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 HELP = """\
-usage: shipbot [--manifest FILE] [--db FILE] COMMAND ...
+usage: shipbot [--manifest FILE] [--db FILE|URL] COMMAND ...
 
 commands:
   deploy APP [--serial|--parallel] [--ref REF] [--servers a,b] [--dry-run] [--force]
@@ -42,10 +42,13 @@ commands:
   serve [--host 127.0.0.1] [--port 3000]
                         Slack over HTTP: POST /slack/events, GET /healthz
   socket                Slack over Socket Mode (needs SLACK_APP_TOKEN)
+  db migrate | db check apply the store's pending migrations | say whether it answers,
+                        its schema is current, and which replicas used it lately
 
 options:
   --manifest FILE       default: $SHIPBOT_MANIFEST, ./manifest.yml, else the example
-  --db FILE             default: $SHIPBOT_DB, else .shipbot/shipbot.db
+  --db FILE|URL         default: $SHIPBOT_DB, else .shipbot/shipbot.db; a URL
+                        postgresql://user@host:port/dbname shares one store among replicas
 
 terminal commands act as the local operator (who holds the manifest, database and
 keys): deployers/settings_editors do not apply; an app with approval.required is
@@ -77,6 +80,7 @@ COMMANDS = (
     "abort",
     "settings",
     "shell",
+    "db",
     *SLACK,
 )
 

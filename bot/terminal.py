@@ -10,10 +10,11 @@ import sys
 from dataclasses import replace
 from typing import TextIO
 
+from adapters.stores import describe_location
 from bot.commands import Command, DeployCommand, UsageError, parse_slash
 from bot.console import ConsoleFrontEnd, ConsoleThread, interrupts_cancel, run_shell
 from bot.handler import EXIT_USAGE, Caller, CommandHandler
-from bot.wiring import load_services, resolve_db_path
+from bot.wiring import load_services, resolve_db
 from strategies.cancel import CancelToken
 from strategies.events import Listener
 from strategies.manifest import ManifestError
@@ -65,6 +66,10 @@ class CliFrontEnd(ConsoleFrontEnd):
 
 
 def run(name: str, args: list[str], *, manifest: str | None, db: str | None) -> int:
+    if name == "db":  # needs the store, not the manifest
+        from bot.db_command import run_db
+
+        return run_db(args, db)
     try:
         services = load_services(manifest, db)
     except (ManifestError, StoreError) as exc:
@@ -73,7 +78,7 @@ def run(name: str, args: list[str], *, manifest: str | None, db: str | None) -> 
     if name in ("serve", "socket"):
         from bot.slack.server import run_slack  # slack_bolt loads only for these two
 
-        return run_slack(name, services, args, db=str(resolve_db_path(db)))
+        return run_slack(name, services, args, db=describe_location(resolve_db(db)))
     handler = CommandHandler(services)
     skip_approval = name == "deploy" and _SKIP_APPROVAL in args
     args = [arg for arg in args if not (skip_approval and arg == _SKIP_APPROVAL)]

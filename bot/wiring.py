@@ -9,7 +9,7 @@ from pathlib import Path
 
 from adapters.health import HttpHealthProbe
 from adapters.registry import build_executor, build_load_balancer
-from adapters.sqlite_store import SqliteStore
+from adapters.stores import open_store
 from strategies.clock import SystemClock
 from strategies.deploy import Deployer
 from strategies.lease import DEFAULT_LEASE
@@ -36,8 +36,10 @@ def resolve_manifest_path(option: str | None) -> Path:
     return example_manifest_path()
 
 
-def resolve_db_path(option: str | None) -> Path:
-    return Path(option or os.environ.get("SHIPBOT_DB") or DEFAULT_DB)
+def resolve_db(option: str | None) -> str:
+    """``--db``, else $SHIPBOT_DB, else the embedded file: a SQLite file's path,
+    or a ``postgresql://user@host:port/dbname`` URL (several replicas share it)."""
+    return option or os.environ.get("SHIPBOT_DB") or DEFAULT_DB
 
 
 def lease_from_env() -> float:
@@ -86,4 +88,4 @@ class Services:
 def load_services(manifest: str | None = None, db: str | None = None) -> Services:
     """Read the manifest (ManifestError if bad) and open the store."""
     loaded = load_manifest(resolve_manifest_path(manifest))
-    return Services(manifest=loaded, store=SqliteStore(resolve_db_path(db)))
+    return Services(manifest=loaded, store=open_store(resolve_db(db)))

@@ -223,3 +223,23 @@ class QueuedDeploy:
     created_at: datetime
     expires_at: datetime
     status: Literal["waiting", "started", "expired", "cancelled"]
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    """A bot process as the store saw it: what ``shipbot db check`` lists."""
+
+    kind: str  # serve | socket | terminal
+    hostname: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None
+    alive: bool  # running now, by its pid (same host) or its unexpired lease
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    applied: tuple[str, ...]  # migrations the database records
+    pending: tuple[str, ...]  # known to this shipbot, not applied yet
+    unknown: tuple[str, ...]  # applied by a newer shipbot

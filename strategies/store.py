@@ -2,7 +2,7 @@
 
 The core needs only settings and the deploy journal; the front ends read
 history, decide approvals and keep their accepted jobs. ``SqliteStore`` is
-the embedded implementation.
+the embedded implementation, ``PostgresStore`` the shared one (several replicas).
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ from strategies.records import (
     NewDeploy,
     NewJob,
     NewSchedule,
+    ProcessRecord,
     QueuedDeploy,
     ScheduleRecord,
     ScheduleStatus,
+    SchemaStatus,
     StepRecord,
 )
 from strategies.requests import DeployRequest
@@ -278,7 +280,22 @@ class CalendarStore(Protocol):
         ...
 
 
+class OpsStore(Protocol):
+    """The store itself, for operators: ``shipbot db``, ``GET /healthz``."""
+
+    applied: list[str]  # migrations this process applied when it opened the store
+
+    def ping(self) -> None:
+        """Raise if the database does not answer."""
+        ...
+
+    def schema_status(self) -> SchemaStatus: ...
+
+    def processes_seen(self, since: datetime, now: datetime) -> list[ProcessRecord]: ...
+
+
 class Store(
+    OpsStore,
     SettingsStore,
     DeployJournal,
     DeployHistory,
@@ -289,3 +306,5 @@ class Store(
     Protocol,
 ):
     """Everything shipbot keeps."""
+
+    def close(self) -> None: ...

@@ -25,6 +25,8 @@ pytest_plugins = [
     "tests.infra.slack_socket",
     "tests.infra.shipbot_server",
     "tests.infra.postgres",
+    "tests.infra.stores",
+    "tests.infra.replicas",
 ]
 
 COMMANDS = [

@@ -1,19 +1,19 @@
-"""SqliteStore approvals and seen events: survive reopening; a decision and an event id win once."""
+"""Approvals and seen events, on both engines: survive reopening; a decision and an event id
+win once, across threads and processes."""
 
 from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlite_utils import Database
 
-from adapters.sqlite_store import SqliteStore
+from adapters.stores import open_store
 from strategies.records import NewApproval, NewJob
+from strategies.store import Store
+from tests.infra.stores import table_rows
 
 T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 SPAWN = multiprocessing.get_context("spawn")
@@ -34,34 +34,22 @@ def request(
     )
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "shipbot.db"
-
-
-@pytest.fixture
-def store(db_path: Path) -> Iterator[SqliteStore]:
-    store = SqliteStore(db_path)
-    yield store
-    store.close()
-
-
 def decide_in_child(path: str, approval_id: int, start: Any, results: Any, name: str) -> None:
-    store = SqliteStore(path)
+    store = open_store(path)
     start.wait(timeout=60)
     won = store.decide_approval(approval_id, "approved", by=name, at=T0)
     results.put((name, won))
     store.close()
 
 
-def test_an_approval_is_kept_with_its_request_and_found_by_its_message(db_path: Path) -> None:
-    first = SqliteStore(db_path)
+def test_an_approval_is_kept_with_its_request_and_found_by_its_message(store_location: str) -> None:
+    first = open_store(store_location)
     approval_id = first.create_approval(request())
     everywhere = first.create_approval(request(servers=None))
     first.set_approval_message(approval_id, "1700000000.000101")
     first.close()
 
-    store = SqliteStore(db_path)
+    store = open_store(store_location)
     record = store.approval_for_message("C0DEPLOYS", "1700000000.000101")
 
     assert record is not None and record.id == approval_id
@@ -76,7 +64,7 @@ def test_an_approval_is_kept_with_its_request_and_found_by_its_message(db_path: 
     store.close()
 
 
-def test_a_decision_is_final_and_only_pending_approvals_are_listed(store: SqliteStore) -> None:
+def test_a_decision_is_final_and_only_pending_approvals_are_listed(store: Store) -> None:
     approved, rejected, open_one = (store.create_approval(request()) for _ in range(3))
 
     assert store.decide_approval(approved, "approved", by="U0LEAD", at=T0 + timedelta(minutes=1))
@@ -93,7 +81,7 @@ def test_a_decision_is_final_and_only_pending_approvals_are_listed(store: Sqlite
         store.decide_approval(open_one, "pending", by="U0LEAD", at=T0)
 
 
-def test_of_eight_threads_deciding_at_once_exactly_one_wins(store: SqliteStore) -> None:
+def test_of_eight_threads_deciding_at_once_exactly_one_wins(store: Store) -> None:
     approval_id = store.create_approval(request())
     start = threading.Barrier(8)
     wins: list[str] = []
@@ -114,13 +102,13 @@ def test_of_eight_threads_deciding_at_once_exactly_one_wins(store: SqliteStore) 
     assert record is not None and record.decided_by == wins[0]
 
 
-def test_of_four_processes_deciding_at_once_exactly_one_wins(db_path: Path) -> None:
-    store = SqliteStore(db_path)
+def test_of_four_processes_deciding_at_once_exactly_one_wins(store_location: str) -> None:
+    store = open_store(store_location)
     approval_id = store.create_approval(request())
     start, results = SPAWN.Barrier(4), SPAWN.Queue()
     children = [
         SPAWN.Process(
-            target=decide_in_child, args=(str(db_path), approval_id, start, results, f"U{n}")
+            target=decide_in_child, args=(store_location, approval_id, start, results, f"U{n}")
         )
         for n in range(4)
     ]
@@ -138,32 +126,33 @@ def test_of_four_processes_deciding_at_once_exactly_one_wins(db_path: Path) -> N
     store.close()
 
 
-def test_an_event_id_is_new_once_even_after_reopening(db_path: Path) -> None:
-    first = SqliteStore(db_path)
+def test_an_event_id_is_new_once_even_after_reopening(store_location: str) -> None:
+    first = open_store(store_location)
     assert first.mark_event_seen("Ev01", T0)
     assert not first.mark_event_seen("Ev01", T0 + timedelta(seconds=5))
     first.close()
 
-    second = SqliteStore(db_path)
+    second = open_store(store_location)
     assert not second.mark_event_seen("Ev01", T0 + timedelta(minutes=30))
     assert second.mark_event_seen("Ev02", T0)
     second.close()
 
 
-def test_event_ids_older_than_a_day_are_pruned(db_path: Path) -> None:
-    store = SqliteStore(db_path)
+def test_event_ids_older_than_a_day_are_pruned(store_location: str) -> None:
+    store = open_store(store_location)
     store.mark_event_seen("Ev-old", T0)
     store.mark_event_seen("Ev-recent", T0 + timedelta(hours=20))
 
     store.mark_event_seen("Ev-now", T0 + timedelta(days=1, minutes=1))
     store.close()
 
-    with Database(db_path) as db:
-        kept = {row["event_id"] for row in db["seen_events"].rows}
+    kept = {
+        row["event_id"] for row in table_rows(store_location, "SELECT event_id FROM seen_events")
+    }
     assert kept == {"Ev-recent", "Ev-now"}
 
 
-def test_concurrent_deliveries_of_one_event_are_new_exactly_once(store: SqliteStore) -> None:
+def test_concurrent_deliveries_of_one_event_are_new_exactly_once(store: Store) -> None:
     start = threading.Barrier(6)
     fresh: list[bool] = []
 
@@ -182,17 +171,17 @@ def test_concurrent_deliveries_of_one_event_are_new_exactly_once(store: SqliteSt
 
 def approve_and_die(path: str, approval_id: int, results: Any) -> None:
     """Approve into a deploy job, then exit before starting it, as a crashed bot would."""
-    store = SqliteStore(path)
+    store = open_store(path)
     owner = store.register_process("serve", T0)
     job = NewJob("approved", "shop", "U0DEV", "C0DEPLOYS", "/deploy shop", T0, approval_id, "1.5")
     results.put(store.approve_into_job(approval_id, by="U0LEAD", at=T0, job=job, owner=owner))
 
 
-def test_an_approval_whose_process_died_before_deploying_is_found_once(db_path: Path) -> None:
-    store = SqliteStore(db_path)
+def test_an_approval_whose_process_died_before_deploying_is_found_once(store_location: str) -> None:
+    store = open_store(store_location)
     approval_id = store.create_approval(request())
     results = SPAWN.Queue()
-    child = SPAWN.Process(target=approve_and_die, args=(str(db_path), approval_id, results))
+    child = SPAWN.Process(target=approve_and_die, args=(store_location, approval_id, results))
     child.start()
     job_id = results.get(timeout=60)
     child.join(timeout=60)

@@ -48,6 +48,8 @@ class Timers(Protocol):
 
     def cancel(self, key: str) -> None: ...
 
+    def armed(self, key: str) -> bool: ...
+
 
 class SlackApprovals:
     """The ``ApprovalDesk`` of the Slack front end."""
@@ -172,6 +174,14 @@ class SlackApprovals:
             elif record.request.expires_at <= now:
                 self.expire(record.id)
             else:
+                self._schedule(record.id, record.request.expires_at)
+
+    def adopt(self) -> None:
+        """Arm the expiry of every pending approval this process has not armed: one
+        another replica requested (it may die before its timer fires). Every replica
+        arms every expiry; the store lets exactly one of them expire it and announce."""
+        for record in self._store.pending_approvals():
+            if record.message_ts is not None and not self._timers.armed(str(record.id)):
                 self._schedule(record.id, record.request.expires_at)
 
     def decide_message(self, channel: str, ts: str, user: str, *, approving: bool) -> None:

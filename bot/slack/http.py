@@ -48,7 +48,7 @@ class Guard:
         *,
         signing_secret: str,
         seen: Callable[[str], bool],
-        health: Callable[[], bytes],
+        health: Callable[[], tuple[bool, bytes]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._slack = slack
@@ -60,7 +60,10 @@ class Guard:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
         if path == "/healthz" and method == "GET":
-            return _answer(start_response, "200 OK", self._health())
+            # 503 while the store does not answer: a proxy's health check then
+            # sends Slack's requests to a replica that can act on them.
+            ok, body = self._health()
+            return _answer(start_response, "200 OK" if ok else "503 Service Unavailable", body)
         if path != "/slack/events" or method != "POST":
             return _answer(start_response, "404 Not Found", b'{"error": "not found"}')
         try:
@@ -87,9 +90,12 @@ def _answer(start_response: StartResponse, status: str, body: bytes) -> list[byt
     return [body]
 
 
-def health_body(apps: list[str], db: str, store_ok: Callable[[], bool]) -> Callable[[], bytes]:
-    def health() -> bytes:
-        return json.dumps({"ok": True, "apps": apps, "db": db, "store": store_ok()}).encode()
+def health_body(
+    apps: list[str], db: str, store_ok: Callable[[], bool]
+) -> Callable[[], tuple[bool, bytes]]:
+    def health() -> tuple[bool, bytes]:
+        ok = store_ok()
+        return ok, json.dumps({"ok": ok, "apps": apps, "db": db, "store": ok}).encode()
 
     return health
 

@@ -36,11 +36,13 @@ class Maintenance:
         interval: float = 5.0,
         ticks: list[Callable[[], None]] | None = None,
         tick_interval: float = 1.0,
+        sweeps: list[Callable[[], None]] | None = None,
     ) -> None:
         self._store, self._clock, self._announcer = store, clock, announcer
         self._process_id, self._interval = process_id, interval
         self._ticks = ticks if ticks is not None else []  # quick work, every tick_interval
         self._tick_interval = tick_interval
+        self._sweeps = sweeps if sweeps is not None else []  # with each run, every interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="maintenance", daemon=True)
 
@@ -62,6 +64,8 @@ class Maintenance:
         for orphan in store.orphaned_jobs(now):
             if store.abandon_job(orphan.id, reason=DIED):
                 self._announcer.job_not_run(orphan.job, DIED)
+        for sweep in self._sweeps:
+            sweep()
 
     def _loop(self) -> None:
         last = time.monotonic()

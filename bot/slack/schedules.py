@@ -94,6 +94,13 @@ class SlackSchedules:
             else:
                 self._arm(record)
 
+    def adopt(self, started: datetime) -> None:
+        """Arm every pending schedule this process has not armed (one made through
+        another replica): every replica arms each; the store lets one fire it."""
+        for record in self._store.schedules(None, ("scheduled", "awaiting_approval")):
+            if record.schedule.run_at >= started and not self._timers.armed(_key(record.id)):
+                self._arm(record)
+
     def _arm(self, record: ScheduleRecord) -> None:
         self._timers.at(_key(record.id), record.schedule.run_at, lambda: self.fire(record.id))
 

@@ -130,6 +130,8 @@ class SlackBot:
             announcer=self.announcer,
             process_id=self.owner,
             ticks=[self.queue.tick, self.canaries.tick],
+            # Replicas: arm what another replica accepted, in case it dies first.
+            sweeps=[self.approvals.adopt, lambda: self.schedules.adopt(self.started_at)],
         )
         self.app = build_app(
             client=client,
@@ -146,7 +148,7 @@ class SlackBot:
     def store_ok(self) -> bool:
         """Whether the store answers (for /healthz)."""
         try:
-            self.services.store.get_settings("")
+            self.services.store.ping()
             return True
         except Exception:
             return False

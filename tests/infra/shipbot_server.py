@@ -27,6 +27,7 @@ from tests.infra.slack_requests import SECRET, SlackSender
 
 BOT_TOKEN = "xoxb-test-token"
 START_TIMEOUT = 30.0
+ISOLATE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
 STOP_TIMEOUT = 30.0
 
 
@@ -59,15 +60,21 @@ class ShipbotServer:
         manifest: Path | None = None,
         args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        db: str | None = None,
+        name: str = "serve",
+        isolated: bool = False,
     ) -> None:
         self.workdir = workdir
         self.args = args
         self.extra_env = env or {}
         self.manifest = manifest or workdir / "manifest.yml"
-        self.db = workdir / "shipbot.db"
+        self.db = db or str(workdir / "shipbot.db")  # a file, or a postgresql:// URL
         self.port = free_port()
         self.api_url = api_url
-        self.log = workdir / "serve.log"
+        self.log = workdir / f"{name}.log"
+        # In a PID namespace of its own: to other processes it is then one on
+        # another machine, whose death only its expiring lease can tell.
+        self.isolated = isolated
         self.process: subprocess.Popen[bytes] | None = None
         self.sender = SlackSender(f"{self.base}/slack/events")
 
@@ -84,10 +91,17 @@ class ShipbotServer:
             **self.extra_env,
         }
         command = [sys.executable, "-m", "bot", "--manifest", str(self.manifest)]
-        command += ["--db", str(self.db), "serve", "--port", str(self.port), *self.args]
+        command += ["--db", self.db, "serve", "--port", str(self.port), *self.args]
+        if self.isolated:
+            command = [*ISOLATE, *command]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                command, cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+                command,
+                cwd=self.workdir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=self.isolated,
             )
         self._wait_healthy()
         return self
@@ -119,10 +133,14 @@ class ShipbotServer:
         return stop_process(process)
 
     def kill(self) -> None:
-        """SIGKILL, as a crash would: nothing gets to clean up."""
+        """SIGKILL, as a crash would: nothing gets to clean up (an isolated server:
+        with everything it started, as a machine that died)."""
         process, self.process = self.process, None
         assert process is not None
-        process.kill()
+        if self.isolated:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
         process.wait(timeout=STOP_TIMEOUT)
 
     def restart(self) -> ShipbotServer:
@@ -141,8 +159,12 @@ Serve = Callable[..., ShipbotServer]
 def serve(workdir: Path, slack_fake: SlackFake) -> Iterator[Serve]:
     started: list[ShipbotServer] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> ShipbotServer:
-        server = ShipbotServer(workdir, slack_fake.url, args=args, env=env).start()
+    def start(
+        *args: str, env: dict[str, str] | None = None, db: str | None = None, name: str = "serve"
+    ) -> ShipbotServer:
+        server = ShipbotServer(
+            workdir, slack_fake.url, args=args, env=env, db=db, name=name
+        ).start()
         started.append(server)
         return server
 

@@ -1,22 +1,23 @@
-"""SqliteStore: what shipbot keeps survives reopening, and one deploy per app holds the lock."""
+"""The store, on SQLite and on PostgreSQL: what shipbot keeps survives reopening, and one
+deploy per app holds the lock, across threads and processes."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlite_utils import Database
 
-from adapters.sqlite_store import SqliteStore
+from adapters.stores import open_store
 from strategies.records import DeployLocked, NewDeploy, ServerRecord
 from strategies.results import ServerOutcome
+from strategies.store import Store
 from strategies.waits import AppliedWait, EffectiveWait
+from tests.infra.stores import table_rows
 
 T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 SPAWN = multiprocessing.get_context("spawn")
@@ -35,21 +36,9 @@ def new_deploy(
     )
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "state" / "shipbot.db"
-
-
-@pytest.fixture
-def store(db_path: Path) -> Iterator[SqliteStore]:
-    store = SqliteStore(db_path)
-    yield store
-    store.close()
-
-
-def migrations_in(path: Path) -> list[tuple[str, str]]:
-    with Database(path) as db:
-        return [(row["name"], row["applied_at"]) for row in db["_migrations"].rows]
+def migrations_in(location: str) -> list[tuple[str, str]]:
+    rows = table_rows(location, "SELECT name, applied_at FROM _migrations ORDER BY name")
+    return [(row["name"], row["applied_at"]) for row in rows]
 
 
 # Child processes (module level, so the spawn context can import them)
@@ -58,14 +47,14 @@ def migrations_in(path: Path) -> list[tuple[str, str]]:
 def open_store_together(path: str, start: Any, results: Any, name: str) -> None:
     start.wait(timeout=60)
     try:
-        SqliteStore(path).close()
+        open_store(path).close()
         results.put((name, "opened"))
     except Exception as error:
         results.put((name, repr(error)))
 
 
 def race_for_the_lock(path: str, start: Any, results: Any, name: str) -> None:
-    store = SqliteStore(path)
+    store = open_store(path)
     start.wait(timeout=60)
     try:
         deploy_id = store.begin_deploy(new_deploy(by=name), holder=name)
@@ -80,7 +69,7 @@ def race_for_the_lock(path: str, start: Any, results: Any, name: str) -> None:
 
 
 def crash_mid_deploy(path: str, results: Any) -> None:
-    store = SqliteStore(path)
+    store = open_store(path)
     deploy_id = store.begin_deploy(new_deploy(by="bob"), holder="bob")
     journal = [
         ("web1", "lb_remove"),
@@ -97,10 +86,10 @@ def crash_mid_deploy(path: str, results: Any) -> None:
     results.put(deploy_id)  # and exit without finish_deploy, as a killed bot would
 
 
-def run_together(target: Callable[..., None], path: Path, count: int) -> list[tuple[Any, ...]]:
+def run_together(target: Callable[..., None], location: str, count: int) -> list[tuple[Any, ...]]:
     start, results = SPAWN.Barrier(count), SPAWN.Queue()
     children = [
-        SPAWN.Process(target=target, args=(str(path), start, results, f"user{n}"))
+        SPAWN.Process(target=target, args=(location, start, results, f"user{n}"))
         for n in range(count)
     ]
     for child in children:
@@ -112,9 +101,9 @@ def run_together(target: Callable[..., None], path: Path, count: int) -> list[tu
     return reports
 
 
-def start_crashing_deploy(path: Path) -> tuple[Any, int]:
+def start_crashing_deploy(location: str) -> tuple[Any, int]:
     results = SPAWN.Queue()
-    child = SPAWN.Process(target=crash_mid_deploy, args=(str(path), results))
+    child = SPAWN.Process(target=crash_mid_deploy, args=(location, results))
     child.start()
     return child, results.get(timeout=90)
 
@@ -122,32 +111,32 @@ def start_crashing_deploy(path: Path) -> tuple[Any, int]:
 # Migrations
 
 
-def test_reopening_the_store_applies_no_migration_twice_and_keeps_data(db_path: Path) -> None:
-    first = SqliteStore(db_path)
+def test_reopening_the_store_applies_no_migration_twice_and_keeps_data(store_location: str) -> None:
+    first = open_store(store_location)
     first.set_setting("shop", "deploy.parallel", True, by="alice")
     first.close()
-    applied = migrations_in(db_path)
+    applied = migrations_in(store_location)
 
-    second = SqliteStore(db_path)
+    second = open_store(store_location)
 
     assert second.get_settings("shop") == {"deploy.parallel": True}
-    assert migrations_in(db_path) == applied
+    assert migrations_in(store_location) == applied
     assert len({name for name, _ in applied}) == len(applied) > 0
     second.close()
 
 
-def test_processes_creating_the_same_new_file_together_all_succeed(db_path: Path) -> None:
-    reports = run_together(open_store_together, db_path, 6)
+def test_processes_creating_the_same_new_file_together_all_succeed(store_location: str) -> None:
+    reports = run_together(open_store_together, store_location, 6)
 
     assert sorted(reports) == [(f"user{n}", "opened") for n in range(6)]
-    names = [name for name, _ in migrations_in(db_path)]
+    names = [name for name, _ in migrations_in(store_location)]
     assert len(names) == len(set(names)) > 0
 
 
 # Settings
 
 
-def test_settings_keep_their_json_types(store: SqliteStore) -> None:
+def test_settings_keep_their_json_types(store: Store) -> None:
     store.set_setting("shop", "deploy.parallel", True, by="alice")
     store.set_setting("shop", "deploy.max_parallel", 3, by="alice")
     store.set_setting("shop", "deploy.timeout", 90.5, by="alice")
@@ -167,7 +156,7 @@ def test_settings_keep_their_json_types(store: SqliteStore) -> None:
     assert type(settings["deploy.max_parallel"]) is int
 
 
-def test_setting_again_overwrites_and_apps_are_separate(store: SqliteStore) -> None:
+def test_setting_again_overwrites_and_apps_are_separate(store: Store) -> None:
     store.set_setting("shop", "deploy.parallel", True, by="alice")
     store.set_setting("shop", "deploy.parallel", False, by="bob")
     store.set_setting("blog", "deploy.parallel", True, by="carol")
@@ -177,7 +166,7 @@ def test_setting_again_overwrites_and_apps_are_separate(store: SqliteStore) -> N
     assert store.get_settings("wiki") == {}
 
 
-def test_unset_says_whether_there_was_a_value(store: SqliteStore) -> None:
+def test_unset_says_whether_there_was_a_value(store: Store) -> None:
     store.set_setting("shop", "deploy.parallel", True, by="alice")
 
     assert store.unset_setting("shop", "deploy.parallel") is True
@@ -188,13 +177,13 @@ def test_unset_says_whether_there_was_a_value(store: SqliteStore) -> None:
 # Applied waits
 
 
-def finished_deploy(store: SqliteStore, at: datetime) -> int:
+def finished_deploy(store: Store, at: datetime) -> int:
     deploy_id = store.begin_deploy(new_deploy(at=at), holder="alice")
     store.finish_deploy(deploy_id, "succeeded", "", at)
     return deploy_id
 
 
-def test_waits_are_stored_kept_and_cleared_by_later_deploys(store: SqliteStore) -> None:
+def test_waits_are_stored_kept_and_cleared_by_later_deploys(store: Store) -> None:
     first = finished_deploy(store, T0)
     store.apply_waits(
         "shop",
@@ -224,7 +213,7 @@ def test_waits_are_stored_kept_and_cleared_by_later_deploys(store: SqliteStore) 
 # Deploys and the lock
 
 
-def test_begin_deploy_records_a_running_deploy_holding_the_lock(store: SqliteStore) -> None:
+def test_begin_deploy_records_a_running_deploy_holding_the_lock(store: Store) -> None:
     deploy_id = store.begin_deploy(new_deploy(), holder="alice")
 
     running = store.running_deploy("shop")
@@ -241,7 +230,7 @@ def test_begin_deploy_records_a_running_deploy_holding_the_lock(store: SqliteSto
 
 
 def test_a_second_deploy_of_the_app_is_refused_naming_holder_and_since(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     first = store.begin_deploy(new_deploy(), holder="alice")
 
@@ -257,7 +246,7 @@ def test_a_second_deploy_of_the_app_is_refused_naming_holder_and_since(
     assert store.begin_deploy(new_deploy(app="blog"), holder="bob") != first
 
 
-def test_finishing_releases_the_lock_and_records_the_end(store: SqliteStore) -> None:
+def test_finishing_releases_the_lock_and_records_the_end(store: Store) -> None:
     first = store.begin_deploy(new_deploy(), holder="alice")
     end = T0 + timedelta(minutes=3)
 
@@ -271,10 +260,10 @@ def test_finishing_releases_the_lock_and_records_the_end(store: SqliteStore) -> 
     assert second > first
 
 
-def test_only_one_of_six_racing_processes_takes_the_lock(db_path: Path) -> None:
-    SqliteStore(db_path).close()
+def test_only_one_of_six_racing_processes_takes_the_lock(store_location: str) -> None:
+    open_store(store_location).close()
 
-    reports = run_together(race_for_the_lock, db_path, 6)
+    reports = run_together(race_for_the_lock, store_location, 6)
 
     winners = [report for report in reports if report[1] == "won"]
     losers = [report for report in reports if report[1] == "locked"]
@@ -282,12 +271,12 @@ def test_only_one_of_six_racing_processes_takes_the_lock(db_path: Path) -> None:
     assert len(losers) == 5, reports
     winner, _, deploy_id = winners[0]
     assert {outcome for _, _, outcome in losers} == {(winner, deploy_id)}
-    store = SqliteStore(db_path)
+    store = open_store(store_location)
     assert [d.id for d in store.history("shop")] == [deploy_id]
     store.close()
 
 
-def assert_interrupted_naming_web2(store: SqliteStore, deploy_id: int, pid: int) -> None:
+def assert_interrupted_naming_web2(store: Store, deploy_id: int, pid: int) -> None:
     old = store.get_deploy(deploy_id)
     assert old is not None
     assert old.status == "interrupted"
@@ -304,11 +293,11 @@ def assert_interrupted_naming_web2(store: SqliteStore, deploy_id: int, pid: int)
 
 
 def test_a_dead_holder_leaves_a_recovery_lock_until_the_deploy_is_recovered(
-    db_path: Path,
+    store_location: str,
 ) -> None:
-    child, crashed = start_crashing_deploy(db_path)
+    child, crashed = start_crashing_deploy(store_location)
     child.join(timeout=60)
-    store = SqliteStore(db_path)
+    store = open_store(store_location)
     later = T0 + timedelta(hours=1)
 
     with pytest.raises(DeployLocked, match="run /deploy recover shop first") as refused:
@@ -326,10 +315,12 @@ def test_a_dead_holder_leaves_a_recovery_lock_until_the_deploy_is_recovered(
     store.close()
 
 
-def test_status_of_a_dead_holder_shows_the_deploy_interrupted_not_running(db_path: Path) -> None:
-    child, crashed = start_crashing_deploy(db_path)
+def test_status_of_a_dead_holder_shows_the_deploy_interrupted_not_running(
+    store_location: str,
+) -> None:
+    child, crashed = start_crashing_deploy(store_location)
     child.join(timeout=60)
-    store = SqliteStore(db_path)
+    store = open_store(store_location)
 
     assert store.running_deploy("shop") is None
 
@@ -337,12 +328,12 @@ def test_status_of_a_dead_holder_shows_the_deploy_interrupted_not_running(db_pat
     store.close()
 
 
-def test_a_zombie_holder_counts_as_dead(db_path: Path) -> None:
-    child, crashed = start_crashing_deploy(db_path)
+def test_a_zombie_holder_counts_as_dead(store_location: str) -> None:
+    child, crashed = start_crashing_deploy(store_location)
     # Wait for the exit without reaping it: the pid stays, as a zombie.
     os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
     os.kill(child.pid, 0)
-    store = SqliteStore(db_path)
+    store = open_store(store_location)
 
     try:
         assert store.running_deploy("shop") is None
@@ -352,7 +343,7 @@ def test_a_zombie_holder_counts_as_dead(db_path: Path) -> None:
         store.close()
 
 
-def test_cancel_is_requested_only_of_a_running_deploy(store: SqliteStore) -> None:
+def test_cancel_is_requested_only_of_a_running_deploy(store: Store) -> None:
     assert store.request_cancel("shop", by="bob") is None
     deploy_id = store.begin_deploy(new_deploy(), holder="alice")
     assert store.cancel_requested(deploy_id) is False
@@ -367,7 +358,7 @@ def test_cancel_is_requested_only_of_a_running_deploy(store: SqliteStore) -> Non
 # History and journal
 
 
-def test_history_is_newest_first_with_each_servers_outcome(store: SqliteStore) -> None:
+def test_history_is_newest_first_with_each_servers_outcome(store: Store) -> None:
     ids = []
     for n in range(3):
         at = T0 + timedelta(hours=n)
@@ -400,7 +391,7 @@ def test_history_is_newest_first_with_each_servers_outcome(store: SqliteStore) -
     )
 
 
-def test_steps_journal_keeps_order_and_results(store: SqliteStore) -> None:
+def test_steps_journal_keeps_order_and_results(store: Store) -> None:
     deploy_id = store.begin_deploy(new_deploy(), holder="alice")
     store.record_step_start(deploy_id, "web1", 0, "lb_remove", "remove from LB", T0)
     store.record_step_end(deploy_id, "web1", 0, True, "", T0 + timedelta(seconds=1))
@@ -419,7 +410,7 @@ def test_steps_journal_keeps_order_and_results(store: SqliteStore) -> None:
     assert steps[2].finished_at is None
 
 
-def test_threads_of_a_parallel_deploy_share_one_store(store: SqliteStore) -> None:
+def test_threads_of_a_parallel_deploy_share_one_store(store: Store) -> None:
     deploy_id = store.begin_deploy(
         new_deploy(servers=tuple(f"web{n}" for n in range(8))), holder="a"
     )
