@@ -1,10 +1,12 @@
 import re
 import shlex
+import typing
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.command_types import Command
 from bot.commands import (
     USAGE,
     CancelCommand,
@@ -21,14 +23,9 @@ from bot.commands import (
 from strategies.manifest import NAME_PATTERN
 from strategies.requests import RequestError, check_ref
 
-COMMAND_TYPES = (
-    DeployCommand,
-    StatusCommand,
-    HistoryCommand,
-    CancelCommand,
-    SettingsCommand,
-    HelpCommand,
-)
+# Every type a parsed line may be: the members of the Command union itself, so a
+# new command cannot be forgotten here.
+COMMAND_TYPES = typing.get_args(Command)
 SUB_COMMANDS = (
     "status",
     "history",
