@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import WriteManifest, fleet_file
+from tests.infra.postgres import Postgres
 from tests.infra.shipbot_server import BOT_TOKEN, START_TIMEOUT, stop_process
 from tests.infra.slack import Call, SlackFake
 from tests.infra.slack_socket import SocketModeFake
+from tests.infra.stores import table_rows
 
 APP_TOKEN = "xapp-1-A0SHIPBOT-1-test"
 CHANNEL = "C0DEPLOYS"
@@ -30,10 +32,17 @@ DEV, LEAD = "U0DEV", "U0LEAD"
 class ShipbotSocket:
     """``python -m bot … socket`` as a real process, stopped by its PID."""
 
-    def __init__(self, workdir: Path, api_url: str, link: SocketModeFake) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        api_url: str,
+        link: SocketModeFake,
+        db: str | None = None,
+        name: str = "socket",
+    ) -> None:
         self.workdir = workdir
-        self.db = workdir / "shipbot.db"
-        self.log = workdir / "socket.log"
+        self.db = db or str(workdir / "shipbot.db")
+        self.log = workdir / f"{name}.log"
         self.link = link
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPBOT_", "SLACK_"))}
         env |= {
@@ -42,16 +51,16 @@ class ShipbotSocket:
             "SLACK_APP_TOKEN": APP_TOKEN,
         }
         command = [sys.executable, "-m", "bot", "--manifest", str(workdir / "manifest.yml")]
-        command += ["--db", str(self.db), "socket"]
+        command += ["--db", self.db, "socket"]
         with self.log.open("ab") as log:
             self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
                 command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
             )
 
-    def wait_connected(self) -> float:
-        """Poll until the bot holds a greeted connection; the seconds it took."""
+    def wait_connected(self, connections: int = 1) -> float:
+        """Poll until the fake holds ``connections`` greeted ones; the seconds it took."""
         began = time.monotonic()
-        while not self.link.connected:
+        while self.link.connected < connections:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise AssertionError(
@@ -74,7 +83,7 @@ class ShipbotSocket:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-StartBot = Callable[[], ShipbotSocket]
+StartBot = Callable[..., ShipbotSocket]
 
 
 @pytest.fixture
@@ -83,10 +92,10 @@ def socket_bot(
 ) -> Iterator[StartBot]:
     started: list[ShipbotSocket] = []
 
-    def start() -> ShipbotSocket:
-        bot = ShipbotSocket(workdir, slack_fake.url, slack_socket)
+    def start(db: str | None = None, name: str = "socket") -> ShipbotSocket:
+        bot = ShipbotSocket(workdir, slack_fake.url, slack_socket, db, name)
         started.append(bot)
-        bot.wait_connected()
+        bot.wait_connected(len(started))
         return bot
 
     yield start
@@ -142,14 +151,13 @@ def test_a_deploy_command_over_the_socket_is_acked_on_it_and_threads_its_progres
     assert "connected to Slack over Socket Mode" in bot.logs
 
 
-def approval_ts(db: Path, timeout: float = 20) -> str:
-    """The approval request's message ts, as the bot stored it."""
+def approval_ts(db: str, timeout: float = 20) -> str:
+    """The approval request's message ts, as the bot stored it (either engine)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with sqlite3.connect(db) as conn:
-            row = conn.execute("SELECT message_ts FROM approvals").fetchone()
-        if row and row[0]:
-            return str(row[0])
+        rows = table_rows(db, "SELECT message_ts FROM approvals")
+        if rows and rows[0]["message_ts"]:
+            return str(rows[0]["message_ts"])
         time.sleep(0.05)
     raise AssertionError(f"no approval request message in {timeout}s")
 
@@ -197,6 +205,42 @@ def test_an_approvers_reaction_event_over_the_socket_starts_the_deploy(
             ("approved", LEAD)
         ]
     assert bot.stop() == 0, bot.logs
+
+
+def test_two_socket_replicas_on_one_postgres_decide_a_reaction_sent_to_both_once(
+    workdir: Path,
+    write_manifest: WriteManifest,
+    slack_fake: SlackFake,
+    slack_socket: SocketModeFake,
+    socket_bot: StartBot,
+    postgres: Postgres,
+) -> None:
+    write_manifest(
+        slack={"channel": CHANNEL},
+        approval={"required": True, "approvers": [LEAD], "timeout": "10m"},
+    )
+    db = postgres.new_database()
+    socket_bot(db, "socket-a")
+    socket_bot(db, "socket-b")  # Slack spreads envelopes over an app's connections
+    url = slack_fake.response_url("ask")
+    slack_socket.wait_ack(slack_socket.slash_command("shop", user=DEV, response_url=url, link=0))
+    ts = approval_ts(db)
+
+    # The reaction reaches replica B; unacked in time, Slack retries it to A.
+    first = slack_socket.reaction(
+        "white_check_mark", user=LEAD, channel=CHANNEL, ts=ts, event_id="EvR", link=1
+    )
+    retry = slack_socket.reaction(
+        "white_check_mark", user=LEAD, channel=CHANNEL, ts=ts, event_id="EvR", link=0, retry=1
+    )
+
+    slack_socket.wait_ack(first), slack_socket.wait_ack(retry)
+    calls = slack_fake.wait_for(
+        lambda cs: any("succeeded" in text for text in in_thread(cs, ts)), timeout=30
+    )
+    assert sum("approved by" in text for text in in_thread(calls, ts)) == 1
+    deploys = table_rows(db, "SELECT requested_by, status FROM deploys")
+    assert [(row["requested_by"], row["status"]) for row in deploys] == [(DEV, "succeeded")]
 
 
 def test_an_app_token_slack_refuses_stops_the_start_with_one_line(

@@ -86,19 +86,25 @@ class SocketModeFake:
             time.sleep(0.01)
         return self.acks(envelope_id)[0]
 
-    def push(self, kind: str, payload: dict[str, Any]) -> str:
-        """Send one envelope of ``kind`` to the newest connection; its envelope id."""
+    def push(self, kind: str, payload: dict[str, Any], *, link: int = -1, retry: int = 0) -> str:
+        """Send one envelope of ``kind`` to connection ``link`` (by default the
+        newest; Slack picks any of an app's connections); its envelope id."""
         envelope_id = f"env-{next(self._ids):04d}"
         envelope: dict[str, Any] = {"envelope_id": envelope_id, "type": kind, "payload": payload}
         if kind == "events_api":
-            envelope |= {"accepts_response_payload": False, "retry_attempt": 0, "retry_reason": ""}
+            reason = "timeout" if retry else ""
+            envelope |= {
+                "accepts_response_payload": False,
+                "retry_attempt": retry,
+                "retry_reason": reason,
+            }
         else:
             envelope["accepts_response_payload"] = True
         with self._lock:
             assert self._links, "Socket Mode fake: no app is connected"
-            link = self._links[-1]
+            to = self._links[link]
             self._pushed[envelope_id] = time.monotonic()
-        link.send(json.dumps(envelope))
+        to.send(json.dumps(envelope))
         return envelope_id
 
     def slash_command(
@@ -109,6 +115,7 @@ class SocketModeFake:
         user: str = "U0DEV",
         channel: str = "C0DEPLOYS",
         response_url: str = "http://127.0.0.1:9/unused",
+        link: int = -1,
     ) -> str:
         """A slash command as Socket Mode carries it: the HTTP form's fields as JSON."""
         return self.push(
@@ -116,9 +123,20 @@ class SocketModeFake:
             slash_fields(
                 text, command=command, user=user, channel=channel, response_url=response_url
             ),
+            link=link,
         )
 
-    def reaction(self, reaction: str, *, user: str, channel: str, ts: str, event_id: str) -> str:
+    def reaction(
+        self,
+        reaction: str,
+        *,
+        user: str,
+        channel: str,
+        ts: str,
+        event_id: str,
+        link: int = -1,
+        retry: int = 0,
+    ) -> str:
         """A ``reaction_added`` event on message ``ts``, in an ``events_api`` envelope."""
         event = {
             "type": "reaction_added",
@@ -140,6 +158,8 @@ class SocketModeFake:
                 "authorizations": [{"team_id": TEAM, "user_id": "U0SHIPBOT", "is_bot": True}],
                 "event": event,
             },
+            link=link,
+            retry=retry,
         )
 
     def _link(self, link: ServerConnection) -> None:
