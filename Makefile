@@ -1,6 +1,6 @@
 # make run   — create .venv, install shipbot, start the console chat (embedded default)
 # make test  — install everything the tests need, then lint, type-check and test
-# make bench — benchmarks (side-by-side figures, not pass/fail): local, SSH, Slack calls
+# make bench — benchmarks (side-by-side figures, not pass/fail): local, SSH, Slack calls, store
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -54,6 +54,7 @@ bench: $(STAMP) sysdeps
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks.ssh
 	$(BIN)/python -m benchmarks.slack_calls
+	$(BIN)/python -m benchmarks.store
 
 clean:
 	rm -rf $(VENV) .shipbot .pytest_cache .mypy_cache .ruff_cache

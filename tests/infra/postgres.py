@@ -85,7 +85,9 @@ class Postgres:
             ["runuser", "-u", USER, "--", *args], capture_output=True, text=True, timeout=120
         )
 
-    def start(self) -> None:
+    def start(self, *, durable: bool = False) -> None:
+        """initdb and start; fsync and synchronous commit off unless ``durable``
+        (a benchmark measures what production pays)."""
         data = self.directory / "data"
         done = self._as_user(
             str(self.bin / "initdb"), "-D", str(data), "-U", USER, "-A", "trust",
@@ -95,8 +97,10 @@ class Postgres:
             pytest.fail(f"initdb failed: {done.stderr.strip()}")
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} "
-            "-c fsync=off -c synchronous_commit=off -c max_connections=200"
+            "-c max_connections=200"
         )
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off"
         done = self._as_user(
             str(self.bin / "pg_ctl"), "-D", str(data), "-l", str(self.directory / "log"),
             "-w", "-t", "60", "-o", options, "start",
@@ -110,22 +114,29 @@ class Postgres:
         self._as_user(str(self.bin / "pg_ctl"), "-D", data, "-m", "fast", "stop")
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    """A running PostgreSQL server for the whole session; stopped at the end."""
+@contextlib.contextmanager
+def running_postgres(*, durable: bool = False) -> Iterator[Postgres]:
+    """A PostgreSQL server in a temporary directory, stopped and removed at the end."""
     if shutil.which("psql") is None:
         pytest.fail("psql is missing: install the postgresql package (make test does)")
     user = _system_user()
     directory = Path(tempfile.mkdtemp(prefix="shipbot-pg-"))
     os.chown(directory, user.pw_uid, user.pw_gid)
     server = Postgres(directory, _free_port(), _bin_dir())
-    server.start()
     try:
+        server.start(durable=durable)
         yield server
     finally:
         server.stop()
         with contextlib.suppress(OSError):
             shutil.rmtree(directory)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A running PostgreSQL server for the whole session; stopped at the end."""
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture
