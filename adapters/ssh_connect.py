@@ -155,7 +155,7 @@ def _login(
 ) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
     try:
-        rules.known_hosts.install(client)
+        rules.known_hosts.install(client, endpoint.hostname, endpoint.port)
         client.set_missing_host_key_policy(MissingHostKeyPolicy(rules))
         # paramiko takes a list of key files too, though its stubs say str.
         key_files: Any = list(endpoint.identity_files) or None
@@ -219,7 +219,8 @@ def _explained(
             f"HOST KEY CHANGED for {where}: it offers {exc.key.get_name()} {exc.key.fingerprint}, "
             f"{known} has {exc.expected_key.get_name()} {exc.expected_key.fingerprint}; nothing "
             f"was run there. Someone may be intercepting the connection; if the server was "
-            f"really re-keyed, remove the old key (ssh-keygen -f {known} -R '{where}')"
+            f"really re-keyed, remove the old key "
+            f"(ssh-keygen -f {known} -R '{_known_name(endpoint)}')"
         ) from None
     except paramiko.AuthenticationException as exc:
         raise ConnectError(
@@ -259,3 +260,8 @@ def _tried(endpoint: Endpoint, credentials: Credentials) -> str:
     if credentials.pkey is None and not endpoint.identity_files:
         tried.append("~/.ssh/id_*")
     return ", ".join(tried) or "nothing"
+
+
+def _known_name(endpoint: Endpoint) -> str:
+    """The host's name as known_hosts writes it: ``[host]:port`` unless port 22."""
+    return endpoint.hostname if endpoint.port == 22 else f"[{endpoint.hostname}]:{endpoint.port}"

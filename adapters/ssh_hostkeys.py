@@ -47,6 +47,9 @@ class KnownHosts:
     path: Path
     entries: list[HostKeyEntry] = field(default_factory=list)
     revoked: set[tuple[str, str]] = field(default_factory=set)  # (key type, base64)
+    _by_name: dict[str, list[paramiko.PKey]] | None = field(default=None, repr=False)
+    _hashed: list[tuple[str, paramiko.PKey]] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def read(cls, path: Path) -> KnownHosts:
@@ -69,14 +72,44 @@ class KnownHosts:
                 known.entries.append(entry)
         return known
 
-    def install(self, client: paramiko.SSHClient) -> None:
-        """Give ``client`` every trusted key (revoked ones left out, so they count as unknown)."""
+    def install(self, client: paramiko.SSHClient, hostname: str, port: int) -> None:
+        """Give ``client`` the trusted keys of ``hostname:port`` (revoked ones left out,
+        so they count as unknown), under the name paramiko looks them up by.
+
+        Only that host's keys: paramiko's ``HostKeys.add`` scans every entry, so
+        installing a whole fleet's known_hosts into every client costs N² per
+        connection."""
+        name = hostname if port == 22 else f"[{hostname}]:{port}"
         keys = client.get_host_keys()
-        for entry in self.entries:
-            if (entry.key.get_name(), entry.key.get_base64()) in self.revoked:
-                continue
-            for name in entry.hostnames:
-                keys.add(name, entry.key.get_name(), entry.key)
+        for key in self._trusted_keys(name):
+            keys.add(name, key.get_name(), key)
+
+    def _trusted_keys(self, name: str) -> list[paramiko.PKey]:
+        plain, hashed = self._index()
+        found = list(plain.get(name, ()))
+        for hashed_name, key in hashed:  # |1|salt|hash names: as paramiko.HostKeys matches them
+            salt = hashed_name[len("|1|") :].split("|", 1)[0]
+            if paramiko.HostKeys.hash_host(name, salt) == hashed_name:
+                found.append(key)
+        return found
+
+    def _index(self) -> tuple[dict[str, list[paramiko.PKey]], list[tuple[str, paramiko.PKey]]]:
+        """Trusted keys by plain host name, and the hashed entries; built on first use
+        and shared by every connection of the deploy."""
+        with self._lock:
+            if self._by_name is None:
+                plain: dict[str, list[paramiko.PKey]] = {}
+                hashed: list[tuple[str, paramiko.PKey]] = []
+                for entry in self.entries:
+                    if (entry.key.get_name(), entry.key.get_base64()) in self.revoked:
+                        continue
+                    for host in entry.hostnames:
+                        if host.startswith("|1|"):
+                            hashed.append((host, entry.key))
+                        else:
+                            plain.setdefault(host, []).append(entry.key)
+                self._by_name, self._hashed = plain, hashed
+            return self._by_name, self._hashed
 
     def is_revoked(self, key: paramiko.PKey) -> bool:
         return (key.get_name(), key.get_base64()) in self.revoked

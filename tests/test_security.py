@@ -512,6 +512,41 @@ def test_revoked_host_keys_are_refused_and_cert_authorities_do_not_break_the_res
     assert "host key of [127.0.0.1]:" in done.stdout and "is REVOKED" in done.stdout
 
 
+def test_hashed_known_hosts_are_trusted_and_a_changed_key_under_a_hash_is_refused(
+    workdir: Path, sshd_fleet: SshdFleet
+) -> None:
+    web1, web2, web3 = sshd_fleet.servers(3)
+    remote = sshd_fleet.remote_dir()
+    known = workdir / "known_hosts"
+    # web3's line carries web1's key: under its hashed name, a changed key.
+    wrong = web3.known_hosts_line.split()[0] + " " + web1.host_key
+    known.write_text(f"{web1.known_hosts_line}\n{web2.known_hosts_line}\n{wrong}\n")
+    subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(known)], check=True, capture_output=True)
+    assert "127.0.0.1" not in known.read_text()  # every name is hashed now
+    app = app_config(
+        servers=3, migrations=False, lb="none", commands=[f"touch {remote}/$SHIPBOT_SERVER"]
+    )
+    app["connection"] = {
+        "type": "ssh",
+        "user": sshd_fleet.username,
+        "key_file": str(sshd_fleet.client_key),
+        "known_hosts": str(known),
+    }
+    app["servers"] = [
+        {"name": f"web{i}", "host": "127.0.0.1", "port": server.port}
+        for i, server in enumerate((web1, web2, web3), start=1)
+    ]
+    (workdir / "manifest.yml").write_text(yaml.safe_dump({"apps": {"shop": app}}))
+
+    done = run_cli(workdir, "deploy", "shop", "--parallel", "--force")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (remote / "web1").exists() and (remote / "web2").exists()
+    assert not (remote / "web3").exists()
+    assert f"HOST KEY CHANGED for 127.0.0.1:{web3.port}" in done.stdout
+    assert f"-R '[127.0.0.1]:{web3.port}'" in done.stdout  # the name ssh-keygen -R removes
+
+
 # 11. A lock held from another PID namespace is never broken while it lives.
 
 
