@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from datetime import UTC, datetime
 
@@ -168,6 +169,9 @@ class DeployTables(RecoveryTables):
         )
 
     # Journal
+
+    def journal_batch(self) -> AbstractContextManager[None]:
+        return self._transaction()
 
     def record_step_start(
         self, deploy_id: int, server: str, index: int, kind: str, label: str, at: datetime

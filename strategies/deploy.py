@@ -65,7 +65,7 @@ class Deployer:
             lost=cancel.cancel,
         ).start()
         cancel.bind_remote(lambda: self.store.cancel_requested(deploy_id))
-        bus = EventBus([HistoryRecorder(self.store), *listeners])
+        bus = EventBus(listeners, journal=HistoryRecorder(self.store))
         began = self.clock.monotonic()
         status, summary = "interrupted", "interrupted before it finished"
         try:

@@ -90,17 +90,28 @@ Listener = Callable[[Event], None]
 
 
 class EventBus:
-    """Fans events out to listeners, one event at a time, in order.
+    """Writes each event to the journal, then fans it out to listeners, one event
+    at a time, in order.
 
     A listener that raises is logged and skipped: a broken progress display
     must never stop a deploy half way through a fleet.
     """
 
-    def __init__(self, listeners: Iterable[Listener] = ()) -> None:
+    def __init__(
+        self, listeners: Iterable[Listener] = (), *, journal: Listener | None = None
+    ) -> None:
         self._listeners = list(listeners)
+        self._journal = journal
         self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
+        # The journal first, outside the lock: the servers' threads write it at once
+        # (it commits them together) and the listeners then see a journalled event.
+        if self._journal is not None:
+            try:
+                self._journal(event)
+            except Exception:
+                log.exception("the journal failed on %s", type(event).__name__)
         with self._lock:
             for listener in self._listeners:
                 try:

@@ -8,6 +8,7 @@ the embedded implementation, ``PostgresStore`` the shared one (several replicas)
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -83,6 +84,10 @@ class DeployJournal(Protocol):
         ...
 
     def cancel_requested(self, deploy_id: int) -> bool: ...
+
+    def journal_batch(self) -> AbstractContextManager[None]:
+        """Journal writes made inside go in one transaction: all of them or none."""
+        ...
 
 
 class DeployHistory(Protocol):
