@@ -20,7 +20,10 @@ from adapters.output import KEEP, output_tail
 
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 MARKER = b"shipbot-pgid:"
-POLL = 0.05  # how often a running command checks its timeout and the abort flag
+# How often a running command checks its timeout and the abort flag: a waiting
+# thread per server wakes this often (at 0.05 s, 200 servers cost 0.2 CPU-s per
+# deploy second); an abort or a timeout is noticed within this.
+POLL = 0.25
 EXIT_GRACE = 0.5  # after the exit status, how long to wait for a daemon to release stdout
 MARKER_WAIT = 5.0  # a command stopped at once: how long to wait for its marker
 
