@@ -56,6 +56,7 @@ class _Model(BaseModel):
         strict=False,
         arbitrary_types_allowed=True,
         allow_inf_nan=False,
+        defer_build=True,
     )
 
 
