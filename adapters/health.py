@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
-import urllib.error
-import urllib.request
-
 from strategies.text import one_line
 
 READ = 64 * 1024  # of the body, to look for expect_body
@@ -15,6 +11,12 @@ class HttpHealthProbe:
     def probe(
         self, url: str, *, expect_status: int, expect_body: str | None, timeout: float
     ) -> tuple[bool, str]:
+        # urllib loads on the first probe: a deploy without a health gate (and
+        # shipbot plan) does not pay its ~10 ms import (http.client, email, ssl).
+        import http.client
+        import urllib.error
+        import urllib.request
+
         try:
             with urllib.request.urlopen(url, timeout=timeout) as answer:
                 status, body = answer.status, answer.read(READ).decode("utf-8", "replace")
