@@ -61,7 +61,14 @@ class RoundLoad:
     waited: float
 
 
-def run_once(case: Case, fleet: BenchFleet, work: Path, ref: str, timeout: float) -> Sample:
+def run_once(
+    case: Case,
+    fleet: BenchFleet,
+    work: Path,
+    ref: str,
+    timeout: float,
+    say: Callable[[str], None],
+) -> Sample:
     folder = work / "runs" / ref
     folder.mkdir(parents=True)
     run = Run(fleet, fleet.first(case.size), case.job, ref, folder, timeout)
@@ -77,10 +84,10 @@ def run_once(case: Case, fleet: BenchFleet, work: Path, ref: str, timeout: float
     after = fleet.logins(case.size)
     failed = case.tool.failures(run, measured)
     if failed:
-        (work / "failures").mkdir(exist_ok=True)
-        (work / "failures" / f"{ref}.log").write_text(
-            f"{invocation.argv}\nexit {measured.returncode}\nfailed: {failed}\n"
-            f"--- stdout\n{measured.stdout}\n--- stderr\n{measured.stderr}\n"
+        say(
+            f"  FAILED {case.tool.name} N={case.size} {case.job.name}: exit "
+            f"{measured.returncode}, failed {failed[:5]}\n  --- stdout (end)\n"
+            f"{measured.stdout[-600:]}\n  --- stderr (end)\n{measured.stderr[-600:]}"
         )
     shutil.rmtree(folder, ignore_errors=True)
     logins = sum(a - b for a, b in zip(after, before, strict=True)) / case.size
@@ -106,7 +113,7 @@ def rounds(
         # Rotate the order within each group so no tool always runs first after a pause.
         for offset, case in enumerate(_rotated(cases, number - 1)):
             ref = f"r{number}-{offset}-{int(time.time() * 1000) % 100000}"
-            sample = run_once(case, fleet, work, ref, timeout)
+            sample = run_once(case, fleet, work, ref, timeout, say)
             outcomes[case.key].samples.append(sample)
             status = "ok" if sample.ok else f"FAILED on {len(sample.failed)}: {sample.failed[:3]}"
             say(
