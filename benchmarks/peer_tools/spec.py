@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,5 +37,11 @@ def load(argv: list[str] | None = None) -> Spec:
     return Spec(**data)
 
 
+_PRINTING = threading.Lock()  # one whole line at a time, whatever thread reports
+
+
 def report(name: str, ok: bool, out: str) -> None:
-    print(json.dumps({"name": name, "ok": ok, "out": out.strip()}), flush=True)
+    line = json.dumps({"name": name, "ok": ok, "out": out.strip()}) + "\n"
+    with _PRINTING:
+        sys.stdout.write(line)
+        sys.stdout.flush()
