@@ -36,6 +36,17 @@ def _script_doc(path: str) -> str:
     return _doc(ast.get_docstring(ast.parse(file.read_text())))
 
 
+def _busy(loads: Sequence[RoundLoad], load_below: float) -> list[str]:
+    busy = [r.round for r in loads if r.load1 >= load_below]
+    if not busy:
+        return []
+    return [
+        f"- **WARNING: busy machine** — in round(s) {', '.join(map(str, busy))} the load never "
+        f"dropped below {load_below:.2f} (another user's work shares the cores): absolute "
+        "times are inflated and noisy; the ratios of the same round are the fairer reading."
+    ]
+
+
 def serial_lines(serial: Outcome | None, estimate: PlanEstimate) -> list[str]:
     if serial is None or not serial.samples:
         return ["(not run)"]
@@ -114,6 +125,7 @@ def results_markdown(
         "- 1-minute load average at the start of each round (waited up to 60 s for it to drop "
         f"below {load_below:.2f}): "
         + ", ".join(f"round {r.round} {r.load1:.2f} (waited {r.waited:.0f}s)" for r in loads),
+        *_busy(loads, load_below),
         "",
         f"Each cell is the median of {rounds} interleaved round(s); every run is a whole "
         "process from a cold start. wall = spawn to exit; client CPU = user+sys of the tool's "
