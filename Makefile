@@ -1,10 +1,13 @@
 # make run   — create .venv, install shipbot, start the console chat (embedded default)
 # make test  — install everything the tests need, then lint, type-check and test
 # make bench — benchmarks (side-by-side figures, not pass/fail): local, SSH, Slack calls, store
+#              throughput, and shipbot against peer SSH tools (python -m benchmarks.peers,
+#              writes benchmarks/RESULTS.md)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: run test lint types pytest bench clean sysdeps
 
@@ -19,6 +22,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
+
+# The peer tools benchmarks.peers times shipbot against (optional-dependency group "bench").
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
 
 run: $(VENV)/.installed
 	$(BIN)/shipbot shell
@@ -50,11 +58,12 @@ pytest: $(STAMP) sysdeps
 
 test: lint types pytest
 
-bench: $(STAMP) sysdeps
+bench: $(BENCH_STAMP) sysdeps
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks.ssh
 	$(BIN)/python -m benchmarks.slack_calls
 	$(BIN)/python -m benchmarks.store
+	$(BIN)/python -m benchmarks.peers $(PEERS_ARGS)
 
 clean:
 	rm -rf $(VENV) .shipbot .pytest_cache .mypy_cache .ruff_cache

@@ -44,18 +44,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def ensure_deploy_user() -> pwd.struct_passwd:
-    """A plain non-root login user; ``useradd`` leaves it locked, sshd then refuses it."""
+def ensure_deploy_user(name: str = DEPLOY_USER) -> pwd.struct_passwd:
+    """A plain non-root login user; ``useradd`` leaves it locked, sshd then refuses it.
+
+    Its shell is ``/bin/sh``: commands run as ``sh -c`` and read no start-up files."""
     try:
-        pwd.getpwnam(DEPLOY_USER)
+        pwd.getpwnam(name)
     except KeyError:
         done = subprocess.run(
-            ["useradd", "-m", "-s", "/bin/sh", DEPLOY_USER], capture_output=True, text=True
+            ["useradd", "-m", "-s", "/bin/sh", name], capture_output=True, text=True
         )
         if done.returncode not in (0, 9):  # 9: created meanwhile by a concurrent run
-            pytest.fail(f"useradd {DEPLOY_USER} failed: {done.stderr.strip()}")
-    _run("usermod", "-p", "*", DEPLOY_USER)
-    user = pwd.getpwnam(DEPLOY_USER)
+            pytest.fail(f"useradd {name} failed: {done.stderr.strip()}")
+    _run("usermod", "-p", "*", name)
+    user = pwd.getpwnam(name)
     home = Path(user.pw_dir)
     home.mkdir(parents=True, exist_ok=True)
     os.chown(home, user.pw_uid, user.pw_gid)
@@ -118,11 +120,11 @@ class SshdFleet:
     started: list[Sshd] = field(default_factory=list)
 
     @classmethod
-    def create(cls) -> SshdFleet:
+    def create(cls, user_name: str = DEPLOY_USER) -> SshdFleet:
         if not Path(SSHD).exists():
             pytest.fail(f"{SSHD} is missing: install openssh-server (make test does)")
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)
-        user = ensure_deploy_user()
+        user = ensure_deploy_user(user_name)
         # sshd reads authorized_keys as the deploy user: every parent must be traversable.
         base = Path(tempfile.mkdtemp(prefix="shipbot-sshd-"))
         base.chmod(0o755)

@@ -1,0 +1,1 @@
+"""``python -m benchmarks.peers``: shipbot against peer SSH tools, whole processes, cold starts."""
