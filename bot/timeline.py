@@ -74,7 +74,7 @@ def render_png(timeline: Timeline) -> bytes:
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     for y, row in enumerate(rows):
-        _draw_row(axes, y, row, thin=not labelled)
+        _draw_row(axes, y, row, thin=not labelled, total=timeline.total)
     _axes_style(axes, timeline, labelled)
     _batch_lines(axes, timeline)
     if not labelled:
@@ -95,7 +95,7 @@ def _title(timeline: Timeline) -> str:
     )
 
 
-def _draw_row(axes: Axes, y: int, row: Row, *, thin: bool) -> None:
+def _draw_row(axes: Axes, y: int, row: Row, *, thin: bool, total: float) -> None:
     full, slim = (1.0, 0.5) if thin else (0.7, 0.3)
     for start, end in row.out_of_lb:
         axes.broken_barh([(start, end - start)], (y - 0.5, 1.0), color=OUT_OF_LB, lw=0)
@@ -103,10 +103,14 @@ def _draw_row(axes: Axes, y: int, row: Row, *, thin: bool) -> None:
         colour = OUTCOME.get(row.outcome, "#bdbdbd")
         axes.axhspan(y - full / 2, y + full / 2, color=colour, alpha=0.35, lw=0)
         if not thin:
-            axes.annotate(row.outcome, (0.01, y), xycoords=("axes fraction", "data"), va="center")
+            axes.annotate(
+                row.outcome, (0.01, y), xycoords=("axes fraction", "data"), va="center", fontsize=8
+            )
     for bar in row.bars:
         height = full if bar.kind in FULL else slim
-        width = max(bar.end - bar.start, 0.0)
+        # A step too quick to see still shows; a failure always stands out.
+        least = total * (0.008 if bar.status == "failed" else 0.002)
+        width = max(bar.end - bar.start, least)
         axes.broken_barh(
             [(bar.start, width)], (y - height / 2, height), color=_bar_colour(bar.kind, bar.status)
         )
