@@ -6,7 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.image
@@ -128,3 +131,16 @@ def test_the_short_form_is_unchanged(failed_deploy: None, shipbot: Run) -> None:
     done = shipbot("history", "shop")
     assert done.returncode == 0
     assert "#1" in done.stdout and "web2: FAILED" in done.stdout
+
+
+def test_a_deploy_never_loads_matplotlib(workdir: Path, write_manifest: WriteManifest) -> None:
+    write_manifest()
+    script = (
+        "import sys\nfrom bot.cli import main\ncode = main(['deploy', 'shop'])\n"
+        "print(code, 'matplotlib' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPBOT_")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=workdir, capture_output=True, text=True, env=env
+    )
+    assert done.stdout.splitlines()[-1] == "0 False", done.stderr
