@@ -82,6 +82,7 @@ class DeployTables(RecoveryTables):
             },
         )
         planned = deploy.planned or tuple(() for _ in deploy.servers)
+        batches = deploy.batches or tuple(None for _ in deploy.servers)
         self._insert_rows(
             "deploy_servers",
             (
@@ -90,9 +91,10 @@ class DeployTables(RecoveryTables):
                     "server": server,
                     "position": position,
                     "planned": json.dumps(list(kinds)),
+                    "batch": batch,
                 }
-                for position, (server, kinds) in enumerate(
-                    zip(deploy.servers, planned, strict=True)
+                for position, (server, kinds, batch) in enumerate(
+                    zip(deploy.servers, planned, batches, strict=True)
                 )
             ),
         )
@@ -244,11 +246,30 @@ class DeployTables(RecoveryTables):
             )
             return [deploy_record(row, self._servers(row["id"])) for row in rows]
 
+    def deploys_since(self, app: str, since: datetime | None) -> list[DeployRecord]:
+        with self._transaction(write=False):
+            rows = self._rows(
+                f"SELECT d.*, {_APPROVER} AS approved_by FROM deploys d "
+                "WHERE d.app = ? AND d.started_at >= ? ORDER BY d.id",
+                [app, time_text(since) if since else ""],
+            )
+            return [deploy_record(row, self._servers(row["id"])) for row in rows]
+
     def steps(self, deploy_id: int) -> list[StepRecord]:
         rows = self._rows(
             "SELECT * FROM steps WHERE deploy_id = ? ORDER BY started_at, server, idx", [deploy_id]
         )
         return [step_record(row) for row in rows]
+
+
+# Who approved a deploy: its thread is the approval's request message, or the message
+# of the schedule that approval scheduled.
+_APPROVER = """coalesce(
+    (SELECT a.decided_by FROM approvals a WHERE a.status = 'approved'
+        AND a.channel = d.channel AND a.message_ts = d.thread_ts ORDER BY a.id DESC LIMIT 1),
+    (SELECT a.decided_by FROM schedules s JOIN approvals a ON a.id = s.approval_id
+        WHERE a.status = 'approved' AND s.channel = d.channel AND s.message_ts = d.thread_ts
+        ORDER BY a.id DESC LIMIT 1))"""
 
 
 def _until(hold: Row) -> str:

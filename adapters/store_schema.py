@@ -298,6 +298,11 @@ def add_requests_to_deploys(db: Ddl) -> None:
     db.execute("ALTER TABLE deploys ADD COLUMN continues INTEGER REFERENCES deploys (id)")
 
 
+def add_batches_to_deploy_servers(db: Ddl) -> None:
+    # NULL: recorded before batches were kept (the timeline marks no boundary).
+    db.execute("ALTER TABLE deploy_servers ADD COLUMN batch INTEGER")
+
+
 # Append only: a released migration is never edited or reordered.
 MIGRATIONS: list[Migration] = [
     create_settings,
@@ -311,6 +316,7 @@ MIGRATIONS: list[Migration] = [
     create_host_keys,
     create_calendar,
     add_requests_to_deploys,
+    add_batches_to_deploy_servers,
 ]
 
 
@@ -378,6 +384,7 @@ def deploy_record(row: Row, servers: tuple[ServerRecord, ...]) -> DeployRecord:
         cancel_requested_by=row["cancel_requested_by"],
         override=row["override"],
         request=request_from_json(row["request"]) if row["request"] else None,
+        approved_by=row.get("approved_by"),
     )
 
 
@@ -392,6 +399,7 @@ def server_record(row: Row) -> ServerRecord:
         started_at=parse_optional_time(row["started_at"]),
         finished_at=parse_optional_time(row["finished_at"]),
         planned=tuple(json.loads(row["planned"])),
+        batch=row.get("batch"),
     )
 
 

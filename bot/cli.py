@@ -22,6 +22,13 @@ commands:
                         --force: skip servers unreachable at pre-flight instead of refusing
   plan APP [--serial|--parallel] [--ref REF] [--servers a,b]
   history APP           recent deploys with each server's outcome
+  history APP #ID [--picture FILE.png]
+                        one deploy; --picture writes its timeline (a row per server,
+                        a bar per step) as PNG, the picture its Slack thread gets
+  history APP --format json|csv [--since DATE]
+                        for audits: one row per server per deploy (ISO 8601 UTC times,
+                        outcome, load balancer position, requester, approver,
+                        overrides); DATE like 2026-12-01 or 2026-12-01T18:00 (UTC)
   status [APP]          running deploy, or the last one; finds deploys whose process died
   cancel APP            stop APP's running deploy at the next step boundary
   recover APP           after an interrupted deploy: put back the servers it left out

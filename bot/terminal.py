@@ -14,6 +14,7 @@ from adapters.stores import describe_location
 from bot.commands import Command, DeployCommand, UsageError, parse_slash
 from bot.console import ConsoleFrontEnd, ConsoleThread, interrupts_cancel, run_shell
 from bot.handler import EXIT_USAGE, Caller, CommandHandler
+from bot.history_command import parse_history, run_history, wants_more
 from bot.wiring import load_services, resolve_db
 from strategies.cancel import CancelToken
 from strategies.events import Listener
@@ -85,6 +86,13 @@ def run(name: str, args: list[str], *, manifest: str | None, db: str | None) -> 
     caller = Caller(user=_local_user(), operator=True, skip_approval=skip_approval)
     if name == "shell":
         return _shell(handler, args)
+    if name == "history" and wants_more(args):
+        try:
+            history = parse_history(args)
+        except UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        return run_history(history, services)
     try:
         command = _chat_command(name, args)
     except UsageError as exc:

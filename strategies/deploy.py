@@ -128,6 +128,7 @@ class Deployer:
                 servers=tuple(s.name for s in plan.servers),
                 started_at=now,
                 planned=tuple(tuple(step.kind for step in s.steps) for s in plan.servers),
+                batches=_batch_numbers(plan),
                 recovers=plan.recovers,
                 override=plan.override,
                 request_json=request_json(plan.request),
@@ -136,6 +137,11 @@ class Deployer:
             ),
             holder=plan.request.requested_by,
         )
+
+
+def _batch_numbers(plan: DeployPlan) -> tuple[int | None, ...]:
+    number = {s.name: n for n, group in enumerate(plan.batch_plans()) for s in group}
+    return tuple(number.get(s.name) for s in plan.servers)
 
 
 ROLLBACK_STEPS = 100  # a rollback inside a deploy journals its steps from here

@@ -59,6 +59,7 @@ class ServerRecord:
     started_at: datetime | None
     finished_at: datetime | None
     planned: tuple[str, ...] = ()  # the kinds of its planned steps, in order
+    batch: int | None = None  # which batch it went in (0 first; a canary's is 0)
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class DeployRecord:
     cancel_requested_by: str | None = None
     override: str | None = None
     request: DeployRequest | None = None  # as typed, for deploys recorded since it was kept
+    approved_by: str | None = None  # who approved it in Slack (read by deploys_since only)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class NewDeploy:
     override: str | None = None  # "reason (by U)": run outside the windows or in a freeze
     request_json: str = ""  # the request as typed (requests.request_json)
     continues: int | None = None  # a promoted or aborted canary: takes over its lock
+    batches: tuple[int | None, ...] = ()  # per server, its batch (0 first); empty: not known
 
 
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]

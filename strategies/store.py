@@ -108,6 +108,11 @@ class DeployHistory(Protocol):
 
     def history(self, app: str, limit: int = 10) -> list[DeployRecord]: ...
 
+    def deploys_since(self, app: str, since: datetime | None) -> list[DeployRecord]:
+        """Every deploy of ``app`` started at or after ``since`` (None: all), oldest
+        first, each with ``approved_by`` filled in; for audits."""
+        ...
+
     def steps(self, deploy_id: int) -> list[StepRecord]: ...
 
     def sweep_interrupted(self, at: datetime) -> list[DeployRecord]:

@@ -43,6 +43,7 @@ from bot.slack.front import (
 )
 from bot.slack.jobs import Jobs
 from bot.slack.message import MessageRef
+from bot.slack.pictures import DeployPictures
 from bot.slack.posters import Poster
 from bot.slack.schedules import CONFIRM, UNSCHEDULE
 from bot.slack.thread import ABORT, CANCEL, PROMOTE
@@ -169,6 +170,7 @@ class Listeners:
             poster=self._poster,
             channel=caller.channel or "",
             on_parent=remember_thread(self._services.store),
+            pictures=DeployPictures(self._services.store),
         )
         if plan.app.approval.required:
             # The request is a row before the ack and its message is only queued:
@@ -220,6 +222,7 @@ class Listeners:
             poster=self._poster,
             channel=channel,
             on_parent=remember_thread(self._services.store),
+            pictures=DeployPictures(self._services.store),
         )
         self._jobs.submit(
             lambda cancel: self._handler.handle(parsed, caller, front, cancel),
@@ -327,6 +330,7 @@ class Listeners:
             poster=self._poster,
             channel=channel,
             on_parent=remember_thread(self._services.store),
+            pictures=DeployPictures(self._services.store),
         )
         if action.get("action_id") == UNSCHEDULE:
             self._handler.handle(UnscheduleCommand(app, schedule_id), caller, front)
@@ -354,6 +358,7 @@ class Listeners:
             poster=self._poster,
             channel=channel,
             on_parent=remember_thread(self._services.store),
+            pictures=DeployPictures(self._services.store),
         )
         command: Command = (
             PromoteCommand(record.app)

@@ -23,6 +23,7 @@ from bot.slack.announce import SlackAnnouncer
 from bot.slack.front import SlackFrontEnd, remember_thread, slack_text
 from bot.slack.jobs import Jobs
 from bot.slack.message import MessageRef
+from bot.slack.pictures import DeployPictures
 from bot.slack.posters import Poster
 from bot.wiring import Services
 from strategies.cancel import CancelToken
@@ -334,6 +335,7 @@ class SlackApprovals:
             parent=parent,
             note=f":white_check_mark: approved by {authz.mention(approver)}",
             on_parent=remember_thread(self._store),
+            pictures=DeployPictures(self._store),
         )
         command = (
             request_from_json(request.request_json)

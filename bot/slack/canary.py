@@ -16,6 +16,7 @@ from bot.handler import BAD_INPUT, Caller, CommandHandler
 from bot.slack.front import SlackFrontEnd, remember_thread
 from bot.slack.jobs import Jobs
 from bot.slack.message import MessageRef
+from bot.slack.pictures import DeployPictures
 from bot.slack.posters import Poster
 from strategies.cancel import CancelToken
 from strategies.durations import format_duration
@@ -55,6 +56,7 @@ class CanaryWatch:
             poster=self._poster,
             channel=channel,
             on_parent=remember_thread(self._store),
+            pictures=DeployPictures(self._store),
         )
         why = f" (not promoted within {format_duration(timeout)}, deploy.canary.timeout)"
         try:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from bot.slack.blocks import escape
 from bot.slack.message import MessageRef
+from bot.slack.pictures import DeployPictures
 from bot.slack.posters import Poster
 from bot.slack.thread import SlackDeployThread
 from strategies.events import Listener
@@ -53,8 +54,10 @@ class SlackFrontEnd:
         parent: MessageRef | None = None,
         note: str | None = None,
         on_parent: Callable[[int, MessageRef], None] | None = None,
+        pictures: DeployPictures | None = None,
     ) -> None:
         self._say = say
+        self._pictures = pictures
         self._poster = poster
         self._channel = channel
         self._parent = parent
@@ -68,16 +71,17 @@ class SlackFrontEnd:
         self._say(as_message(text))
 
     def deploy_listeners(self, plan: DeployPlan) -> list[Listener]:
-        return [
-            SlackDeployThread(
-                self._poster,
-                self._channel,
-                plan,
-                parent=self._parent,
-                note=self._note,
-                on_parent=self._on_parent,
-            )
-        ]
+        thread = SlackDeployThread(
+            self._poster,
+            self._channel,
+            plan,
+            parent=self._parent,
+            note=self._note,
+            on_parent=self._on_parent,
+        )
+        if self._pictures is None:
+            return [thread]
+        return [thread, self._pictures.listener(self._poster, self._channel, thread)]
 
 
 def remember_thread(store: DeployHistory) -> Callable[[int, MessageRef], None]:

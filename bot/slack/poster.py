@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.slack.message import MessageRef
 from bot.slack.retry import send
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 # How long a reply or update waits for its message's ts (another channel's poster may send it).
 THREAD_WAIT = 30.0
+UPLOAD = "files_upload_v2"  # getUploadURLExternal, POST to its upload_url, completeUploadExternal
 
 Blocks = list[dict[str, Any]]
 
@@ -42,6 +44,8 @@ class _Call:
     thread: MessageRef | None = None  # its ts becomes thread_ts
     target: MessageRef | None = None  # its ts becomes args[target_key]
     target_key: str = "ts"
+    content: Callable[[], bytes | None] | None = None  # an upload: its file, made when sent
+    on_failure: Callable[[str], None] | None = None  # an upload that failed: why
 
 
 @dataclass
@@ -114,6 +118,26 @@ class SlackPoster:
         args = {"channel": message.channel, "name": name}
         self._enqueue(
             lambda seq: _Call(seq, "reactions.add", args, target=message, target_key="timestamp")
+        )
+
+    def upload(
+        self,
+        channel: str,
+        content: Callable[[], bytes | None],
+        *,
+        filename: str,
+        title: str,
+        thread: MessageRef,
+        on_failure: Callable[[str], None],
+    ) -> None:
+        """A file in ``thread``, in its turn: ``content()`` makes it on the worker (None:
+        nothing to send), so the caller never waits for it. A failed upload is logged
+        and ``on_failure(why)`` called once; it is not retried."""
+        args = {"channel": channel, "filename": filename, "title": title}
+        self._enqueue(
+            lambda seq: _Call(
+                seq, UPLOAD, args, thread=thread, content=content, on_failure=on_failure
+            )
         )
 
     def flush(self, timeout: float = 30) -> bool:
@@ -208,6 +232,9 @@ class SlackPoster:
                 log.warning("dropping %s: its message was never posted", call.method)
                 return
             args[call.target_key] = target
+        if call.method == UPLOAD:
+            self._upload(call, args)
+            return
         if call.method == "chat.postMessage":
             self._buckets[args["channel"]].tokens -= 1
         answer = send(self._client, call.method, args, attempts=self._attempts)
@@ -215,6 +242,31 @@ class SlackPoster:
             call.posts.settle(answer.get("ts") if answer else None)
         if call.method == "chat.update":
             self._last_update[(args["channel"], args["ts"])] = time.monotonic()
+
+    def _upload(self, call: _Call, args: dict[str, Any]) -> None:
+        assert call.content is not None and call.on_failure is not None
+        if "thread_ts" not in args:
+            return  # its thread was never posted: the thread already says what went wrong
+        try:
+            data = call.content()
+            if data is None:
+                return
+            self._client.files_upload_v2(
+                file=data,
+                filename=args["filename"],
+                title=args["title"],
+                channel=args["channel"],
+                thread_ts=args["thread_ts"],
+            )
+        except Exception as exc:  # whatever fails here must not reach the deploy
+            log.warning("could not upload %s to Slack: %s", args["filename"], exc)
+            call.on_failure(_why(exc))
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return f"Slack answered {exc.response.get('error') or exc.response.status_code}"
+    return type(exc).__name__
 
 
 def _message(*, channel: str, text: str, blocks: Blocks | None) -> dict[str, Any]:

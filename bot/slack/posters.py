@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from slack_sdk import WebClient
@@ -38,6 +39,17 @@ class Poster(Protocol):
     ) -> None: ...
 
     def react(self, message: MessageRef, name: str) -> None: ...
+
+    def upload(
+        self,
+        channel: str,
+        content: Callable[[], bytes | None],
+        *,
+        filename: str,
+        title: str,
+        thread: MessageRef,
+        on_failure: Callable[[str], None],
+    ) -> None: ...
 
     def flush(self, timeout: float = 30) -> bool: ...
 
@@ -79,6 +91,20 @@ class ChannelPosters:
 
     def react(self, message: MessageRef, name: str) -> None:
         self._for(message.channel).react(message, name)
+
+    def upload(
+        self,
+        channel: str,
+        content: Callable[[], bytes | None],
+        *,
+        filename: str,
+        title: str,
+        thread: MessageRef,
+        on_failure: Callable[[str], None],
+    ) -> None:
+        self._for(channel).upload(
+            channel, content, filename=filename, title=title, thread=thread, on_failure=on_failure
+        )
 
     def flush(self, timeout: float = 30) -> bool:
         deadline = time.monotonic() + timeout

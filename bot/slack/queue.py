@@ -12,6 +12,7 @@ from bot.handler import Caller, CommandHandler
 from bot.queueing import busy
 from bot.slack.front import SlackFrontEnd, remember_thread, slack_text
 from bot.slack.jobs import Jobs
+from bot.slack.pictures import DeployPictures
 from bot.slack.posters import Poster
 from strategies.cancel import CancelToken
 from strategies.durations import format_duration
@@ -52,6 +53,7 @@ class QueueRunner:
             poster=self._poster,
             channel=channel,
             on_parent=remember_thread(self._store),
+            pictures=DeployPictures(self._store),
         )
 
         def work(cancel: CancelToken) -> None:

@@ -25,6 +25,7 @@ from bot.slack.approvals import SlackApprovals, Timers
 from bot.slack.front import SlackFrontEnd, remember_thread, slack_text
 from bot.slack.jobs import Jobs
 from bot.slack.message import MessageRef
+from bot.slack.pictures import DeployPictures
 from bot.slack.posters import Poster
 from bot.wiring import Services
 from strategies.cancel import CancelToken
@@ -203,6 +204,7 @@ class SlackSchedules:
             parent=parent,
             note=f":alarm_clock: scheduled deploy #{record.id}",
             on_parent=remember_thread(self._store),
+            pictures=DeployPictures(self._store),
         )
 
 

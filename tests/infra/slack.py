@@ -5,6 +5,11 @@ stdlib server answers the methods shipbot uses in Slack's shapes and records
 every call. It can be told to answer 429 with ``Retry-After``, and it rejects
 what Slack rejects that a bot could get wrong (no channel, no text, more than
 50 blocks, a section over 3,000 characters).
+
+Files go the way Slack's current flow does: ``files.getUploadURLExternal``
+hands out an ``upload_url`` on this fake (``/upload/<file_id>``), the POST of
+the bytes to it is recorded (``uploaded``), and ``files.completeUploadExternal``
+must name a file that was uploaded, and a channel.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ class SlackFake:
         self._failures: dict[str, list[tuple[int, int]]] = {}
         self._answers: dict[str, dict[str, Any]] = {}
         self._ts = itertools.count(100)
+        self._file_ids = itertools.count(1)
+        self._uploads: dict[str, bytes] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -101,6 +108,24 @@ class SlackFake:
         with self._lock:
             self._answers[method] = body
 
+    def uploaded(self, file_id: str) -> bytes:
+        """The bytes POSTed to the upload URL of ``file_id``."""
+        with self._lock:
+            return self._uploads[file_id]
+
+    def upload(self, path: str, data: bytes) -> tuple[int, dict[str, str], Any]:
+        """The POST of a file's bytes to an ``upload_url`` this fake handed out."""
+        file_id = path.rsplit("/", 1)[-1]
+        with self._lock:
+            pending = self._failures.get("upload")
+            failure = pending.pop(0) if pending else None
+            name = "upload#failed" if failure else "upload"
+            self._calls.append(Call(name, {"file_id": file_id, "length": len(data)}, 0.0, path))
+            if failure:
+                return failure[0], {}, "upload failed"
+            self._uploads[file_id] = data
+        return 200, {}, f"OK - {len(data)}"
+
     def reset(self) -> None:
         with self._lock:
             self._calls.clear()
@@ -124,7 +149,30 @@ class SlackFake:
             return status, {"Retry-After": str(retry_after)}, {"ok": False, "error": error}
         if method == "response_url":
             return 200, {}, "ok"
-        return 200, {}, _answer(method, body, ts, self.url) if canned is None else canned
+        if canned is not None:
+            return 200, {}, canned
+        if method.startswith("files."):
+            return 200, {}, self._file_answer(method, body)
+        return 200, {}, _answer(method, body, ts, self.url)
+
+    def _file_answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        if method == "files.getUploadURLExternal":
+            if not body.get("filename") or not str(body.get("length", "")).isdigit():
+                return {"ok": False, "error": "invalid_arguments"}
+            file_id = f"F0{next(self._file_ids):08d}"
+            return {"ok": True, "upload_url": f"{self.base}/upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = json.loads(body.get("files") or "[]")
+            with self._lock:
+                known = all(f.get("id") in self._uploads for f in files)
+            if not files or not known:
+                return {"ok": False, "error": "file_not_found"}
+            if not body.get("channel_id"):
+                return {"ok": False, "error": "channel_not_found"}
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
+        if method == "files.info":
+            return {"ok": True, "file": {"id": body.get("file")}}
+        return {"ok": True}
 
 
 def _answer(method: str, body: dict[str, Any], ts: str, url: str) -> dict[str, Any]:
@@ -198,6 +246,9 @@ def _handler_for(fake: SlackFake) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
+            if self.path.startswith("/upload/"):
+                self._reply(*fake.upload(self.path.split("?", 1)[0], raw))
+                return
             body = _parse_body(self.headers.get("Content-Type", ""), raw)
             token = self.headers.get("Authorization", "").removeprefix("Bearer ")
             self._reply(*fake.handle(self.path.split("?", 1)[0], body, token))
