@@ -1,21 +1,30 @@
 """Each finished deploy's Slack thread gets its timeline picture (``bot.timeline``).
 
 The picture is drawn from the store's journal, the same as
-``shipbot history APP #ID --picture``, on the channel's poster worker after the
-thread's last reply: the deploy never waits for matplotlib or for the upload.
+``shipbot history APP #ID --picture``, on a drawing thread of its own (one for
+the process: matplotlib is not thread-safe), then queued on the channel's poster
+after the thread's last reply: neither the deploy nor the channel's other
+messages wait for matplotlib; only the upload takes its turn.
 A failed upload is logged and said once in the thread, as text; the deploy's
 outcome is already recorded and does not change.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from bot.slack.posters import Poster
 from bot.slack.thread import SlackDeployThread
 from strategies.events import DeployFinished, Event, Listener
 from strategies.records import DeployRecord
 from strategies.store import DeployHistory
+
+log = logging.getLogger(__name__)
+
+# One drawing thread for the process, whichever front end's deploy ended.
+_DRAWING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictures")
 
 
 class DeployPictures:
@@ -39,14 +48,26 @@ class DeployPictures:
                     thread=parent,
                 )
 
-            poster.upload(
-                channel,
-                lambda: self.png(deploy_id),
-                filename=f"deploy-{deploy_id}-timeline.png",
-                title=f"Deploy #{deploy_id}: timeline",
-                thread=parent,
-                on_failure=failed,
-            )
+            def drawn(future: Future[bytes | None]) -> None:
+                try:
+                    png = future.result()
+                except Exception as exc:  # a drawing bug must not lose the thread's note
+                    log.exception("could not draw the timeline of deploy #%d", deploy_id)
+                    failed(f"drawing failed: {type(exc).__name__}")
+                    return
+                try:
+                    poster.upload(
+                        channel,
+                        lambda: png,
+                        filename=f"deploy-{deploy_id}-timeline.png",
+                        title=f"Deploy #{deploy_id}: timeline",
+                        thread=parent,
+                        on_failure=failed,
+                    )
+                except RuntimeError:  # the poster closed while it was drawn: the bot stops
+                    log.warning("the bot stopped before deploy #%d's picture was sent", deploy_id)
+
+            _DRAWING.submit(self.png, deploy_id).add_done_callback(drawn)
 
         return on_event
 
