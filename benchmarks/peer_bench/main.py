@@ -23,6 +23,7 @@ from benchmarks.peer_bench.write import results_markdown
 
 JOB_NAMES = {"sleep": SLEEP, "true": TRUE, "deploy": DEPLOY}
 PER_COMMAND = " (conn per command)"
+SERIAL_WAIT = 0.1  # the serial run with a load balancer: this wait after removing and adding
 
 
 def say(text: str) -> None:
@@ -74,8 +75,14 @@ def run(args: argparse.Namespace, work: Path, command: str, began: float) -> int
     every, extra = tools(target, wanted)
     all_cases = cases(sizes, jobs, every, extra)
     serial = Shipbot("shipbot --serial", target, strategy="serial")
+    serial_lb = Shipbot(
+        f"shipbot --serial, LB waits {SERIAL_WAIT:g}s",
+        target,
+        strategy="serial",
+        lb_wait=SERIAL_WAIT,
+    )
     if args.serial_size > 0:
-        all_cases.append(Case(args.serial_size, TRUE, serial))
+        all_cases += [Case(args.serial_size, TRUE, serial), Case(args.serial_size, TRUE, serial_lb)]
     load_below = args.load_below or 0.75 * (os.cpu_count() or 1)
     size = max([c.size for c in all_cases])
     say(f"starting {size} sshd (one per port) ...")
@@ -95,17 +102,22 @@ def run(args: argparse.Namespace, work: Path, command: str, began: float) -> int
         probe = work / "probe"
         probe.mkdir()
         probe_run = Run(fleet, fleet.first(max(args.serial_size, 1)), TRUE, "main", probe, 60)
-        serial.prepare(probe_run)  # writes the manifest; the db exists from the rounds
-        manifest, db = probe / "manifest.yml", serial.db(probe_run)
+        serial_lb.prepare(probe_run)  # writes the manifest; the db exists from the rounds
+        manifest, db = probe / "manifest.yml", serial_lb.db(probe_run)
         estimate = plan_estimate(target, manifest, db, probe)
+        serial.prepare(probe_run)
+        manifest, db = probe / "manifest.yml", serial.db(probe_run)
         starts = startup(target, manifest, db, probe, args.startup_reps)
     finally:
         fleet.stop()
         stop_leftovers(())
-    serial_outcome = outcomes.get((args.serial_size, TRUE.name, serial.name))
+    serial_outcomes = (
+        outcomes.get((args.serial_size, TRUE.name, serial.name)),
+        outcomes.get((args.serial_size, TRUE.name, serial_lb.name)),
+    )
     text = results_markdown(
-        outcomes=[o for o in outcomes.values() if o.case.tool is not serial],
-        serial=serial_outcome,
+        outcomes=[o for o in outcomes.values() if o.case.tool not in (serial, serial_lb)],
+        serial=serial_outcomes,
         estimate=estimate,
         starts=starts,
         loads=loads,

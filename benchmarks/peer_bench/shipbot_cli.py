@@ -52,6 +52,7 @@ def startup(target: ShipbotTarget, manifest: Path, db: Path, cwd: Path, reps: in
 class PlanEstimate:
     seconds: float | None  # a total time the plan announces, if it announces one
     lines: list[str]  # the plan's lines about time
+    extra_wait: float | None = None  # "extra time from load balancer waits: ... = 4.0s"
 
 
 def plan_estimate(target: ShipbotTarget, manifest: Path, db: Path, cwd: Path) -> PlanEstimate:
@@ -66,9 +67,11 @@ def plan_estimate(target: ShipbotTarget, manifest: Path, db: Path, cwd: Path) ->
         for line in done.stdout.splitlines()
         if WAIT_LINE in line or ESTIMATE_WORDS.search(line)
     ]
-    total = None
+    total = extra = None
     for line in lines:
         if WAIT_LINE in line:
+            figure = re.search(r"=\s*(\d+(?:\.\d+)?)s\s*$", line)
+            extra = float(figure[1]) if figure else extra
             continue
         match = re.search(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h)\b", line)
         if match:
@@ -77,4 +80,4 @@ def plan_estimate(target: ShipbotTarget, manifest: Path, db: Path, cwd: Path) ->
             break
     if done.returncode != 0:
         lines.append(f"(shipbot plan exited {done.returncode}: {done.stderr.strip()[:200]})")
-    return PlanEstimate(total, lines)
+    return PlanEstimate(total, lines, extra)

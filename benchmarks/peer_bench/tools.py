@@ -144,6 +144,7 @@ class Shipbot:
     strategy: str = "parallel"
     per_command: bool = False
     shipbot: bool = True
+    lb_wait: float = 0.0  # > 0: an in-memory load balancer, this wait after removing and adding
 
     def manifest(self, run: Run) -> Path:
         app = {
@@ -158,6 +159,12 @@ class Shipbot:
             "deploy": {"commands": run.job.for_shipbot(), "timeout": int(run.timeout)},
             "load_balancer": {"type": "none"},
         }
+        if self.lb_wait > 0:
+            waits = {
+                "wait_after_removing_servers": self.lb_wait,
+                "wait_after_adding_servers": self.lb_wait,
+            }
+            app["load_balancer"] = {"type": "memory", "configuration": waits}
         path = run.dir / "manifest.yml"
         path.write_text(yaml.safe_dump({"apps": {APP: app}}))
         return path

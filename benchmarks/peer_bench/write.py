@@ -47,34 +47,47 @@ def _busy(loads: Sequence[RoundLoad], load_below: float) -> list[str]:
     ]
 
 
-def serial_lines(serial: Outcome | None, estimate: PlanEstimate) -> list[str]:
-    if serial is None or not serial.samples:
+def serial_lines(
+    serials: tuple[Outcome | None, Outcome | None], estimate: PlanEstimate
+) -> list[str]:
+    """The per-server cost (no load balancer), then the run with load balancer waits
+    against what the plan's extra-wait figure and that cost predict."""
+    plain, waits = serials
+    if plain is None or not plain.samples:
         return ["(not run)"]
-    n = serial.case.size
-    wall = serial.median(lambda s: s.measured.wall)
+    n = plain.case.size
+    wall = plain.median(lambda s: s.measured.wall)
     lines = [
         f"`shipbot deploy shop --serial`, N={n}, job `true`, no load balancer: median "
-        f"{report.seconds(wall)} ({report.spread(serial.walls)}), client CPU "
-        f"{report.seconds(serial.median(lambda s: s.measured.cpu))}, "
-        f"runs ok {report.status(serial)}"
+        f"{report.seconds(wall)} ({report.spread(plain.walls)}), client CPU "
+        f"{report.seconds(plain.median(lambda s: s.measured.cpu))}, "
+        f"runs ok {report.status(plain)}"
         f" — **{wall / n * 1000:.0f} ms per server** (wall / N, start-up included).",
         "",
-        "What `shipbot plan shop --serial` says about time:",
+    ]
+    if waits is None or not waits.samples:
+        return lines
+    measured = waits.median(lambda s: s.measured.wall)
+    lines += [
+        f"The same with an in-memory load balancer and each wait {waits.case.tool.lb_wait:g}s "
+        f"(`{waits.case.tool.name}`): median {report.seconds(measured)} "
+        f"({report.spread(waits.walls)}), runs ok {report.status(waits)}.",
+        "",
+        "What `shipbot plan shop --serial` says about time there:",
         "",
     ]
     lines += [f"    {line}" for line in estimate.lines] or ["    (no line about time)"]
     lines.append("")
-    if estimate.seconds is None:
-        lines.append(
-            "**The plan prints no estimate of the total time**: its only figure is the extra "
-            "time from load balancer waits (none here), so there is no estimate to compare "
-            f"the measured {report.seconds(wall)} with."
-        )
-    else:
-        lines.append(
-            f"Plan estimate {report.seconds(estimate.seconds)} vs measured {report.seconds(wall)} "
-            f"({report.ratio(wall, estimate.seconds)} of the estimate)."
-        )
+    if estimate.extra_wait is None:
+        lines.append("The plan gave no extra-wait figure to compare with.")
+        return lines
+    predicted = wall + estimate.extra_wait
+    off = (measured - predicted) / predicted * 100
+    lines.append(
+        f"Predicted: the run without waits ({report.seconds(wall)}: start-up and the per-server "
+        f"cost) plus the plan's extra wait ({report.seconds(estimate.extra_wait)}) = "
+        f"{report.seconds(predicted)}; measured {report.seconds(measured)}: **{off:+.1f}%**."
+    )
     return lines
 
 
@@ -96,7 +109,7 @@ def startup_lines(starts: Sequence[Startup]) -> list[str]:
 def results_markdown(
     *,
     outcomes: Sequence[Outcome],
-    serial: Outcome | None,
+    serial: tuple[Outcome | None, Outcome | None],
     estimate: PlanEstimate,
     starts: Sequence[Startup],
     loads: Sequence[RoundLoad],
