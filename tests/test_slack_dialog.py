@@ -249,9 +249,9 @@ def test_a_dialog_deploy_of_an_app_needing_approval_asks_the_approvers(
 
     assert ephemerals(slack_fake)[0] == "shop needs approval: asking <@U0LEAD> (serial)…"
     calls = slack_fake.wait_for(lambda cs: any("needs approval" in str(c.body) for c in cs))
-    request = [c for c in calls if c.method == "chat.postMessage"][0]
+    request = next(c for c in calls if c.method == "chat.postMessage")
     assert request.body["channel"] == CHANNEL
-    assert "Deploy of shop @ v3 by <@U0DEV> needs approval" == request.body["text"]
+    assert request.body["text"] == "Deploy of shop @ v3 by <@U0DEV> needs approval"
     assert deploys(server) == 0
 
 
