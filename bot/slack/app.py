@@ -44,6 +44,7 @@ from bot.slack.front import (
     slack_text,
     unescape,
 )
+from bot.slack.home_tabs import HomeTabs
 from bot.slack.jobs import Jobs
 from bot.slack.message import MessageRef
 from bot.slack.posters import Poster
@@ -72,6 +73,7 @@ def build_app(
     jobs: Jobs,
     announcer: SlackAnnouncer,
     owner: str,
+    home: HomeTabs | None = None,
 ) -> App:
     """The Bolt app. It calls ``auth.test`` once, here: a bad token fails at
     start, and no request waits on that call before its ack."""
@@ -101,7 +103,19 @@ def build_app(
     app.shortcut(MESSAGE_SHORTCUT)(dialogs.shortcut)
     app.action(block_id("app"))(dialogs.app_changed)
     app.view(CALLBACK)(dialogs.submission)
+    if home is not None:
+        app.event("app_home_opened")(_home_opened(home))
     return app
+
+
+def _home_opened(home: HomeTabs) -> Callable[..., None]:
+    def listener(ack: Ack, event: dict[str, Any]) -> None:
+        ack()
+        user = event.get("user")
+        if event.get("tab", "home") == "home" and isinstance(user, str) and user:
+            home.opened(user)
+
+    return listener
 
 
 class Listeners:
