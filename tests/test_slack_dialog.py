@@ -258,3 +258,58 @@ def test_a_dialog_deploy_of_an_app_needing_approval_asks_the_approvers(
 def deploys(server: ShipbotServer) -> int:
     with sqlite3.connect(server.db) as conn:
         return int(conn.execute("SELECT count(*) FROM deploys").fetchone()[0])
+
+
+def test_choosing_another_app_redraws_the_dialog_with_its_servers(
+    write_manifest: WriteManifest, serve: Serve, slack_fake: SlackFake
+) -> None:
+    shop = app_config(slack={"channel": CHANNEL})
+    blog = app_config(servers=2, deployers=["U0DEV"])
+    write_manifest(apps={"shop": shop, "blog": blog})
+    server = serve()
+    view = opened(server, slack_fake)
+
+    server.sender.interaction(
+        {
+            "type": "block_actions",
+            "user": {"id": "U0DEV", "username": "u0dev", "team_id": "T0TEST"},
+            "container": {"type": "view", "view_id": "V0VIEW"},
+            "trigger_id": "1.2.3",
+            "view": {**view, "id": "V0VIEW", "hash": "1700000000.abc"},
+            "actions": [
+                {
+                    "type": "static_select",
+                    "action_id": bid("app"),
+                    "block_id": bid("app"),
+                    "selected_option": {"value": "blog"},
+                    "action_ts": "1700000000.1",
+                }
+            ],
+        }
+    )
+
+    calls = slack_fake.wait_for(lambda cs: any(c.method == "views.update" for c in cs))
+    (update,) = [c for c in calls if c.method == "views.update"]
+    assert update.body["view_id"] == "V0VIEW"
+    redrawn = view_of(update)
+    inputs = {b["block_id"]: b["element"] for b in redrawn["blocks"] if b["type"] == "input"}
+    assert inputs[bid("app")]["initial_option"]["value"] == "blog"
+    assert [o["value"] for o in inputs[bid("servers")]["options"]] == ["web1", "web2"]
+    assert bid("profile") not in inputs  # blog has no profiles
+    assert json.loads(redrawn["private_metadata"]) == {"channel": CHANNEL}
+
+
+def test_a_global_shortcut_deploys_in_the_apps_own_channel(
+    write_manifest: WriteManifest, serve: Serve, slack_fake: SlackFake
+) -> None:
+    manifest(write_manifest)
+    server = serve()
+    server.sender.shortcut(GLOBAL, user="U0DEV")
+    calls = slack_fake.wait_for(lambda cs: any(c.method == "views.open" for c in cs))
+    view = view_of(next(c for c in calls if c.method == "views.open"))
+
+    server.sender.view_submission(view, values(dry_run=True), user="U0DEV")
+
+    calls = slack_fake.wait_for(lambda cs: any(c.method == "chat.postEphemeral" for c in cs))
+    ephemeral = next(c for c in calls if c.method == "chat.postEphemeral")
+    assert (ephemeral.body["channel"], ephemeral.body["user"]) == (CHANNEL, "U0DEV")
