@@ -14,6 +14,13 @@ DeployCommand = DeployRequest
 
 
 @dataclass(frozen=True)
+class DialogCommand:
+    """``/deploy [APP] --options``: open the deploy dialog (Slack), preselecting APP."""
+
+    app: str | None = None
+
+
+@dataclass(frozen=True)
 class StatusCommand:
     app: str | None = None
 
@@ -96,6 +103,7 @@ class HelpCommand:
 
 Command: TypeAlias = (
     DeployRequest
+    | DialogCommand
     | StatusCommand
     | HistoryCommand
     | CancelCommand

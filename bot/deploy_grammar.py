@@ -9,6 +9,7 @@ from bot.command_types import (
     CancelCommand,
     Command,
     DeployCommand,
+    DialogCommand,
     FreezeCommand,
     HelpCommand,
     HistoryCommand,
@@ -22,6 +23,7 @@ from bot.command_types import (
     UnscheduleCommand,
 )
 from bot.grammar import (
+    NAME,
     app_argument,
     checked_app,
     checked_id,
@@ -53,7 +55,11 @@ _OPTIONS = {
     "--confirm": True,
     "--batch": True,
     "--canary": True,
+    "--profile": True,
+    "--skip": True,
+    "--options": False,
 }
+SKIPPABLE = ("migrations",)
 
 
 def parse_deploy(args: list[str]) -> Command:
@@ -86,8 +92,10 @@ _ONE_APP: dict[str, Callable[[str], Command]] = {
 }
 
 
-def _parse_deploy_app(args: list[str]) -> DeployCommand:
+def _parse_deploy_app(args: list[str]) -> DeployCommand | DialogCommand:
     options, positionals = split_options(args, _OPTIONS, "deploy")
+    if "--options" in options:
+        return _dialog(options, positionals)
     (app,) = exactly(positionals, ("APP",), "deploy")
     if "--serial" in options and "--parallel" in options:
         raise error("--serial and --parallel cannot be used together", "deploy")
@@ -118,7 +126,35 @@ def _parse_deploy_app(args: list[str]) -> DeployCommand:
         confirm=checked_id(confirm, "deploy") if confirm is not None else None,
         batch=_share(options.get("--batch"), "--batch"),
         canary=_share(options.get("--canary"), "--canary"),
+        profile=_profile(options.get("--profile")),
+        skip=_skip(options.get("--skip")),
     )
+
+
+def _dialog(options: dict[str, str | None], positionals: list[str]) -> DialogCommand:
+    """``/deploy [APP] --options``: the options are chosen in the dialog, not typed."""
+    others = sorted(option for option in options if option != "--options")
+    if others:
+        raise error(f"--options opens the deploy dialog; choose {others[0]} there", "deploy")
+    if len(positionals) > 1:
+        raise error(f"extra argument {' '.join(positionals[1:])!r}", "deploy")
+    return DialogCommand(checked_app(positionals[0], "deploy") if positionals else None)
+
+
+def _profile(name: str | None) -> str | None:
+    if name is not None and not NAME.fullmatch(name):
+        raise error(f"--profile {name!r} is not a valid profile name", "deploy")
+    return name
+
+
+def _skip(text: str | None) -> tuple[str, ...]:
+    if text is None:
+        return ()
+    words = tuple(text.split(","))
+    for word in words:
+        if word not in SKIPPABLE:
+            raise error(f"--skip {word!r}: only {', '.join(SKIPPABLE)} can be skipped", "deploy")
+    return tuple(dict.fromkeys(words))
 
 
 def _share(text: str | None, what: str) -> str | None:

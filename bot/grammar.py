@@ -16,7 +16,8 @@ from strategies.requests import RequestError, check_ref
 USAGE: dict[str, str] = {
     "deploy": "/deploy APP [--serial|--parallel] [--ref REF] [--servers a,b] [--dry-run]"
     " [--force] [--batch N|P%] [--canary N|P%] [--at TIME|--in DURATION [--tz ZONE]]"
-    " [--queue] [--override REASON] [--confirm #ID] (APP cannot be status, history, cancel,"
+    " [--queue] [--override REASON] [--confirm #ID] [--profile NAME] [--skip migrations]"
+    " [--options] (APP cannot be status, history, cancel,"
     " recover, lock, unlock, freeze, unfreeze, unschedule, rollback, promote, abort or help:"
     " those are sub-commands)",
     "deploy status": "/deploy status [APP]",

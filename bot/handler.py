@@ -15,6 +15,7 @@ from bot.commands import (
     CancelCommand,
     Command,
     DeployCommand,
+    DialogCommand,
     FreezeCommand,
     HelpCommand,
     HistoryCommand,
@@ -107,6 +108,7 @@ class CommandHandler:
         self.queue_in_store = queue_in_store
         self._routes: dict[type, Callable[..., int]] = {
             DeployCommand: self._deploy,
+            DialogCommand: self._dialog,
             StatusCommand: self._status,
             HistoryCommand: self._history,
             CancelCommand: self._cancel,
@@ -200,6 +202,15 @@ class CommandHandler:
         if command.queue:
             return queueing.queue(self, deploy_plan, caller, front, cancel)
         return self.start(deploy_plan, caller, front, cancel)
+
+    def _dialog(
+        self, command: DialogCommand, caller: Caller, front: FrontEnd, _: CancelToken | None
+    ) -> int:
+        """Only Slack has the dialog; elsewhere the same choices are typed."""
+        front.error(
+            f"error: --options opens the deploy dialog in Slack; here type: {USAGE['deploy']}"
+        )
+        return EXIT_USAGE
 
     def _schedule(self, schedule_id: int) -> ScheduleRecord:
         record = self.services.store.get_schedule(schedule_id)

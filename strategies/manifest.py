@@ -26,6 +26,7 @@ from strategies.amounts import Amount
 from strategies.calendar import CalendarError, Freeze, Window, day_start
 from strategies.durations import parse_duration
 from strategies.manifest_errors import PathError, explain
+from strategies.profiles import MAX_PROFILES, DeployProfile
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 ENV_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]{0,63}$"
@@ -225,6 +226,10 @@ class Deploy(_Model):
     canary: CanarySpec | None = None  # every deploy starts with a canary that waits
     rollback_commands: Annotated[tuple[str, ...], Field(min_length=1)] | None = None
     auto_rollback: bool = False  # a failed rollout rolls back the servers it changed
+    profiles: Annotated[
+        dict[Annotated[str, Field(pattern=NAME_PATTERN)], DeployProfile],
+        Field(max_length=MAX_PROFILES),
+    ] = Field(default_factory=dict)  # saved options: /deploy APP --profile NAME
 
     @field_validator("windows")
     @classmethod
@@ -327,6 +332,13 @@ class App(_Model):
             if name in seen:
                 raise PathError(("servers", index, "name"), f"duplicate server name '{name}'")
             seen.add(name)
+        for profile_name, profile in self.deploy.profiles.items():
+            for index, server in enumerate(profile.servers or ()):
+                if server not in seen:
+                    raise PathError(
+                        ("deploy", "profiles", profile_name, "servers", index),
+                        f"'{server}' is not in the server list ({', '.join(names)})",
+                    )
         if self.migrations and self.migrations.server and self.migrations.server not in seen:
             raise PathError(
                 ("migrations", "server"),

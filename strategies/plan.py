@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from strategies.calendar import GateState
 from strategies.manifest import App, Server
+from strategies.profiles import with_profile
 from strategies.requests import DeployRequest, RequestError, StrategyName
 from strategies.rollouts import Rollout, rollout_for
 from strategies.settings import effective_settings
@@ -159,8 +160,11 @@ def plan(
     applied_waits: Mapping[str, AppliedWait] | None = None,
 ) -> DeployPlan:
     """Decide strategy, order, migrations and waits for ``request``; pure."""
+    request = with_profile(request, app.deploy.profiles)
     values = effective_settings(settings)
     strategy, reason = _choose_strategy(request, app, bool(values["deploy.parallel"]))
+    if request.profile is not None:
+        reason = f"profile {request.profile}: {reason}"
     rollout = rollout_for(strategy)
     servers = _select_servers(request, app)
     applied = applied_waits or {}
@@ -179,6 +183,10 @@ def plan(
     )
     warnings: list[str] = []
     migrations_on = None if request.rollback_to is not None else app.migrations_server
+    if migrations_on is not None and "migrations" in request.skip:
+        how = f"profile {request.profile}" if request.profile else "--skip migrations"
+        warnings.append(f"migrations are skipped: {how} leaves them out of this deploy")
+        migrations_on = None
     if migrations_on is not None and migrations_on not in {s.name for s in servers}:
         warnings.append(
             f"migrations are skipped: their server {migrations_on} is not among the servers "

@@ -39,6 +39,8 @@ class DeployRequest:
     batch: str | None = None  # --batch N|P%: rolling batches of that size, this once
     canary: str | None = None  # --canary N|P%: deploy that many first, then wait for a person
     rollback_to: str | None = None  # a rollback: the ref it returns to (SHIPBOT_ROLLBACK=1)
+    profile: str | None = None  # --profile NAME: the manifest's deploy.profiles[NAME]
+    skip: tuple[str, ...] = ()  # --skip migrations: leave them out of this deploy
 
     @property
     def scheduled(self) -> bool:
@@ -58,6 +60,8 @@ def request_from_json(text: str) -> DeployRequest:
     fields = json.loads(text)
     if fields.get("servers") is not None:
         fields["servers"] = tuple(fields["servers"])
+    if fields.get("skip"):
+        fields["skip"] = tuple(fields["skip"])
     return DeployRequest(**fields)
 
 

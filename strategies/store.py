@@ -290,6 +290,16 @@ class CalendarStore(Protocol):
         ...
 
 
+class ChangeFeed(Protocol):
+    """How a front end that shows state (the App Home) notices another process changed it."""
+
+    def change_mark(self) -> str:
+        """A short text that changes whenever a deploy starts, progresses or ends, an
+        approval is asked or decided, a lock or freeze is set or lifted, or a deploy is
+        scheduled or unscheduled; cheap enough to read every second."""
+        ...
+
+
 class OpsStore(Protocol):
     """The store itself, for operators: ``shipbot db``, ``GET /healthz``."""
 
@@ -313,6 +323,7 @@ class Store(
     JobStore,
     HostKeyStore,
     CalendarStore,
+    ChangeFeed,
     Protocol,
 ):
     """Everything shipbot keeps."""

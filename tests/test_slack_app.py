@@ -294,7 +294,16 @@ def test_the_slack_app_manifest_routes_everything_the_bot_handles_to_one_url() -
     assert set(commands) == {"/deploy", "/settings"}
     assert {c["url"] for c in commands.values()} == {url}
     assert all(c["usage_hint"] and c["should_escape"] is False for c in commands.values())
-    assert settings["event_subscriptions"] == {"request_url": url, "bot_events": ["reaction_added"]}
+    assert settings["event_subscriptions"] == {
+        "request_url": url,
+        "bot_events": ["reaction_added", "app_home_opened"],
+    }
+    shortcuts = {(s["type"], s["callback_id"]) for s in manifest["features"]["shortcuts"]}
+    assert shortcuts == {
+        ("global", "shipbot_deploy_options"),
+        ("message", "shipbot_deploy_options_message"),
+    }
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     assert settings["interactivity"] == {"is_enabled": True, "request_url": url}
     assert settings["socket_mode_enabled"] is False
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])

@@ -427,3 +427,43 @@ def test_threads_of_a_parallel_deploy_share_one_store(store: Store) -> None:
     steps = store.steps(deploy_id)
     assert len(steps) == 8 * 25
     assert {s.status for s in steps} == {"ok"}
+
+
+def test_the_change_mark_moves_with_every_change_people_see_and_only_then(store: Store) -> None:
+    from strategies.records import Hold, NewApproval
+
+    marks = [store.change_mark()]
+
+    def changed() -> bool:
+        marks.append(store.change_mark())
+        return marks[-1] != marks[-2]
+
+    assert not changed()  # reading it changes nothing
+    deploy_id = store.begin_deploy(new_deploy(), holder="h")
+    assert changed()
+    store.record_server(deploy_id, ServerOutcome("web1", "ok", "in"), T0)
+    assert changed()  # progress of a running deploy
+    store.finish_deploy(deploy_id, "succeeded", "3 ok", T0)
+    assert changed()
+    store.set_hold(Hold("shop", "lock", "alice", "why", T0, None))
+    assert changed()
+    store.clear_hold("shop", "lock")
+    assert changed()
+    store.set_hold(Hold("shop", "freeze", "alice", "why", T0 + timedelta(hours=1), None))
+    assert changed()
+    approval = NewApproval(
+        app="shop",
+        requested_by="alice",
+        strategy="serial",
+        ref=None,
+        servers=None,
+        channel="C1",
+        created_at=T0,
+        expires_at=T0 + timedelta(hours=1),
+    )
+    approval_id = store.create_approval(approval)
+    assert changed()
+    assert store.decide_approval(approval_id, "rejected", by="bob", at=T0)
+    assert changed()
+    store.set_setting("shop", "deploy.parallel", True, by="alice")
+    assert not changed()

@@ -21,6 +21,7 @@ from bot.commands import (
     CancelCommand,
     Command,
     DeployCommand,
+    DialogCommand,
     PromoteCommand,
     RecoverCommand,
     RollbackCommand,
@@ -34,6 +35,8 @@ from bot.queueing import busy, queue
 from bot.slack import blocks
 from bot.slack.announce import SlackAnnouncer
 from bot.slack.approvals import APPROVE, REJECT, SlackApprovals
+from bot.slack.dialog_front import GLOBAL_SHORTCUT, MESSAGE_SHORTCUT, Answer, DialogListeners
+from bot.slack.dialog_view import CALLBACK, block_id
 from bot.slack.front import (
     CollectingFrontEnd,
     SlackFrontEnd,
@@ -41,6 +44,7 @@ from bot.slack.front import (
     slack_text,
     unescape,
 )
+from bot.slack.home_tabs import HomeTabs
 from bot.slack.jobs import Jobs
 from bot.slack.message import MessageRef
 from bot.slack.pictures import DeployPictures
@@ -53,6 +57,8 @@ from strategies.records import NewJob
 log = logging.getLogger(__name__)
 
 ENQUEUE = "shipbot_enqueue"
+
+Say = Callable[[str], None]
 
 # Reaction names as Slack sends them (a skin tone arrives as "+1::skin-tone-2").
 REACTIONS = {"white_check_mark": True, "+1": True, "x": False}
@@ -68,6 +74,7 @@ def build_app(
     jobs: Jobs,
     announcer: SlackAnnouncer,
     owner: str,
+    home: HomeTabs | None = None,
 ) -> App:
     """The Bolt app. It calls ``auth.test`` once, here: a bad token fails at
     start, and no request waits on that call before its ack."""
@@ -92,7 +99,24 @@ def build_app(
     app.action(ENQUEUE)(listeners.enqueue_button)
     app.action(PROMOTE)(listeners.canary_button)
     app.action(ABORT)(listeners.canary_button)
+    dialogs = listeners.dialogs
+    app.shortcut(GLOBAL_SHORTCUT)(dialogs.shortcut)
+    app.shortcut(MESSAGE_SHORTCUT)(dialogs.shortcut)
+    app.action(block_id("app"))(dialogs.app_changed)
+    app.view(CALLBACK)(dialogs.submission)
+    if home is not None:
+        app.event("app_home_opened")(_home_opened(home))
     return app
+
+
+def _home_opened(home: HomeTabs) -> Callable[..., None]:
+    def listener(ack: Ack, event: dict[str, Any]) -> None:
+        ack()
+        user = event.get("user")
+        if event.get("tab", "home") == "home" and isinstance(user, str) and user:
+            home.opened(user)
+
+    return listener
 
 
 class Listeners:
@@ -113,6 +137,7 @@ class Listeners:
         self._announcer = announcer
         self._owner = owner  # this bot process: it accepts the jobs it acknowledges
         self._services = handler.services
+        self.dialogs = DialogListeners(handler=handler, poster=poster, dispatch=self.dispatch)
 
     def once_per_event(
         self, body: dict[str, Any], next_: Callable[[], None]
@@ -128,43 +153,63 @@ class Listeners:
         next_()
         return None
 
-    def command(self, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+    def command(
+        self, ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient
+    ) -> None:
         caller = Caller(user=command["user_id"], channel=command.get("channel_id"))
         try:
             parsed = parse_slash(command["command"], unescape(command.get("text", "")))
         except UsageError as exc:
             _ack(ack, f"error: {exc}")
             return
-        if _in_the_ack(parsed):
-            # Settings, status, history, help, dry runs, locks, freezes and
-            # schedules touch only the database: answer in the ack itself.
-            collected = CollectingFrontEnd()
-            self._handler.handle(parsed, caller, collected)
-            ack(response_type="ephemeral", text=collected.text)
+        if isinstance(parsed, DialogCommand):
+            self.dialogs.open_from_command(ack, parsed, caller, command, client)
             return
-        if isinstance(parsed, RUNS_A_DEPLOY) or (
-            isinstance(parsed, DeployCommand) and parsed.confirm is not None
-        ):
-            self._run_command(ack, parsed, caller, command)
-            return
-        assert isinstance(parsed, DeployCommand)
-        plan, line, extra = self._deploy_ack(parsed, caller, command)
-        if plan is None:
-            _ack(ack, line, extra)
-            return
+        text = f"{command['command']} {unescape(command.get('text', ''))}".strip()
+
+        def answer(line: str, extra: list[dict[str, Any]] | None = None) -> None:
+            if extra:
+                ack(response_type="ephemeral", text=line, blocks=extra)
+            else:
+                ack(response_type="ephemeral", text=line)
 
         def say(text: str) -> None:
             # The response_url is the natural channel (it works in DMs too), but
             # it can fail or expire (30 minutes): then say it with chat.postEphemeral.
             try:
-                answer = respond(text=text, response_type="ephemeral", replace_original=False)
-                delivered = answer.status_code == 200
+                reply = respond(text=text, response_type="ephemeral", replace_original=False)
+                delivered = reply.status_code == 200
             except OSError as exc:
                 log.warning("response_url failed (%s): answering with chat.postEphemeral", exc)
                 delivered = False
             if not delivered and caller.channel:
                 self._poster.ephemeral(caller.channel, caller.user, text)
 
+        self.dispatch(parsed, caller, text, answer=answer, say=say)
+
+    def dispatch(
+        self, parsed: Command, caller: Caller, text: str, *, answer: Answer, say: Say
+    ) -> None:
+        """A parsed command, typed or chosen in the dialog: ``answer`` acknowledges (one
+        mrkdwn line, and blocks), ``say`` tells the person later; ``text`` is the command
+        as it could be typed again."""
+        if _in_the_ack(parsed):
+            # Settings, status, history, help, dry runs, locks, freezes and
+            # schedules touch only the database: answer in the ack itself.
+            collected = CollectingFrontEnd()
+            self._handler.handle(parsed, caller, collected)
+            answer(collected.text, None)
+            return
+        if isinstance(parsed, RUNS_A_DEPLOY) or (
+            isinstance(parsed, DeployCommand) and parsed.confirm is not None
+        ):
+            self._run_command(answer, parsed, caller, text)
+            return
+        assert isinstance(parsed, DeployCommand)
+        plan, line, extra = self._deploy_ack(parsed, caller, text)
+        if plan is None:
+            answer(slack_text(line), extra)
+            return
         front = SlackFrontEnd(
             say=say,
             poster=self._poster,
@@ -179,9 +224,9 @@ class Listeners:
                 self._approvals.request(plan, caller, front)
             except BAD_INPUT as exc:
                 line = f"error: {exc}"
-            _ack(ack, line)
+            answer(slack_text(line), None)
             return
-        job = self._accept(ack, line, plan.app_name, caller, command)
+        job = self._accept(answer, line, plan.app_name, caller, text)
         if job is None:
             return
         job_id, new_job = job
@@ -192,19 +237,13 @@ class Listeners:
             not_run=lambda reason: self._announcer.job_not_run(new_job, reason),
         )
 
-    def _run_command(
-        self,
-        ack: Ack,
-        parsed: Command,
-        caller: Caller,
-        command: dict[str, Any],
-    ) -> None:
+    def _run_command(self, answer: Answer, parsed: Command, caller: Caller, text: str) -> None:
         """A recovery, a rollback, a promote or abort, or a confirmed schedule moves
         servers, so like a deploy it is acked first and run as a job; what it says goes
         to the channel, for the team to see."""
         refused = self._handler.refusal(parsed, caller)
         if refused:
-            _ack(ack, refused)
+            answer(slack_text(refused), None)
             return
         assert isinstance(parsed, (*RUNS_A_DEPLOY, DeployCommand))
         line = (
@@ -212,7 +251,7 @@ class Listeners:
             if isinstance(parsed, DeployCommand)
             else f"{_DOING[type(parsed)]} {parsed.app}…"
         )
-        job = self._accept(ack, line, parsed.app, caller, command)
+        job = self._accept(answer, line, parsed.app, caller, text)
         if job is None:
             return
         job_id, new_job = job
@@ -231,7 +270,7 @@ class Listeners:
         )
 
     def _accept(
-        self, ack: Ack, line: str, app: str, caller: Caller, command: dict[str, Any]
+        self, answer: Answer, line: str, app: str, caller: Caller, text: str
     ) -> tuple[int, NewJob] | None:
         """Record the job, then ack with ``line``: if the bot stops before the job
         starts, it is found and announced as not run, never silently dropped."""
@@ -240,20 +279,21 @@ class Listeners:
             app=app,
             requested_by=caller.user,
             channel=caller.channel or "",
-            text=f"{command['command']} {unescape(command.get('text', ''))}".strip(),
+            text=text,
             created_at=self._services.clock.now(),
         )
         try:
             job_id = self._services.store.accept_job(job, owner=self._owner)
         except Exception as exc:
             log.exception("could not record the job")
-            _ack(ack, f"error: it could not be recorded ({type(exc).__name__}); nothing changed")
+            what = f"error: it could not be recorded ({type(exc).__name__}); nothing changed"
+            answer(slack_text(what), None)
             return None
-        _ack(ack, line)
+        answer(slack_text(line), None)
         return job_id, job
 
     def _deploy_ack(
-        self, command: DeployCommand, caller: Caller, slash: dict[str, Any]
+        self, command: DeployCommand, caller: Caller, text: str
     ) -> tuple[DeployPlan | None, str, list[dict[str, Any]] | None]:
         """The plan to go ahead with (None: refused or queued), the ack line and any
         blocks: decided here, from the manifest and the database alone."""
@@ -273,8 +313,7 @@ class Listeners:
                 queue(self._handler, plan, caller, collected, None)
                 return None, collected.text, None
             line = f"refused: {command.app} is held by {holder}"
-            again = f"{slash['command']} {unescape(slash.get('text', ''))}"
-            return None, line, [blocks.section(slack_text(line)), _when_free(again)]
+            return None, line, [blocks.section(slack_text(line)), _when_free(text)]
         approval = plan.app.approval
         if not approval.required:
             return plan, f"Planning deploy of {command.app} ({plan.strategy})…", None

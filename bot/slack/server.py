@@ -36,6 +36,7 @@ from bot.slack.announce import SlackAnnouncer
 from bot.slack.app import build_app
 from bot.slack.approvals import SlackApprovals
 from bot.slack.canary import CanaryWatch
+from bot.slack.home_tabs import HomeTabs
 from bot.slack.http import Guard, health_body
 from bot.slack.http import serve as serve_http
 from bot.slack.jobs import Jobs
@@ -124,12 +125,13 @@ class SlackBot:
         )
         self.queue = QueueRunner(handler=handler, poster=self.poster, jobs=self.jobs)
         self.canaries = CanaryWatch(handler=handler, poster=self.poster, jobs=self.jobs)
+        self.home = HomeTabs(client=client, services=services)
         self.maintenance = Maintenance(
             store=store,
             clock=clock,
             announcer=self.announcer,
             process_id=self.owner,
-            ticks=[self.queue.tick, self.canaries.tick],
+            ticks=[self.queue.tick, self.canaries.tick, self.home.tick],
             # Replicas: arm what another replica accepted, in case it dies first.
             sweeps=[self.approvals.adopt, lambda: self.schedules.adopt(self.started_at)],
         )
@@ -143,6 +145,7 @@ class SlackBot:
             jobs=self.jobs,
             announcer=self.announcer,
             owner=self.owner,
+            home=self.home,
         )
 
     def store_ok(self) -> bool:

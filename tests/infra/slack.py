@@ -176,6 +176,8 @@ class SlackFake:
 
 
 def _answer(method: str, body: dict[str, Any], ts: str, url: str) -> dict[str, Any]:
+    if method in VIEW_METHODS:
+        return _view_answer(method, body)
     if method == "auth.test":
         return {
             "ok": True,
@@ -220,6 +222,98 @@ def _message_error(method: str, body: dict[str, Any]) -> str | None:
 def _section_too_long(block: dict[str, Any]) -> bool:
     text = block.get("text")
     return isinstance(text, dict) and len(text.get("text", "")) > MAX_SECTION_TEXT
+
+
+# Views (modals, the App Home): what Slack refuses in views.open / update / publish.
+VIEW_METHODS = ("views.open", "views.update", "views.publish")
+MAX_VIEW_BLOCKS = 100
+MAX_OPTIONS = 100
+MAX_LABEL = 2000
+MAX_OPTION_TEXT = 75
+MAX_TITLE = 24
+MAX_METADATA = 3000
+
+
+def view_of(call: Call) -> dict[str, Any]:
+    """The view a views.* call sent (a form field arrives JSON-encoded)."""
+    view = call.body["view"]
+    return json.loads(view) if isinstance(view, str) else dict(view)
+
+
+def _view_answer(method: str, body: dict[str, Any]) -> dict[str, Any]:
+    view = body.get("view")
+    try:
+        parsed = json.loads(view) if isinstance(view, str) else view
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        return {"ok": False, "error": "invalid_arguments"}
+    needed = {"views.open": "trigger_id", "views.publish": "user_id", "views.update": "view_id"}
+    if not body.get(needed[method]):
+        return {"ok": False, "error": "invalid_arguments"}
+    problem = view_problem(parsed, home=method == "views.publish")
+    if problem:
+        return {
+            "ok": False,
+            "error": "invalid_arguments",
+            "response_metadata": {"messages": [problem]},
+        }
+    return {"ok": True, "view": {**parsed, "id": "V0VIEW", "hash": "1700000000.abc"}}
+
+
+def view_problem(view: dict[str, Any], *, home: bool) -> str | None:
+    """Why Slack would refuse ``view``, or None."""
+    kind = view.get("type")
+    if kind != ("home" if home else "modal"):
+        return f"type {kind!r}: expected {'home' if home else 'modal'}"
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list) or len(blocks) > MAX_VIEW_BLOCKS:
+        return f"blocks: at most {MAX_VIEW_BLOCKS}"
+    if kind == "modal" and len(view.get("title", {}).get("text", "")) > MAX_TITLE:
+        return "title: at most 24 characters"
+    if len(view.get("private_metadata", "")) > MAX_METADATA:
+        return "private_metadata: at most 3000 characters"
+    ids = [block["block_id"] for block in blocks if "block_id" in block]
+    if len(ids) != len(set(ids)):
+        return "block_id: duplicated"
+    for block in blocks:
+        problem = _block_problem(block)
+        if problem:
+            return problem
+    return None
+
+
+def _block_problem(block: dict[str, Any]) -> str | None:
+    if _section_too_long(block):
+        return "section text: at most 3000 characters"
+    if block.get("type") == "input":
+        element = block.get("element") or {}
+        if not block.get("block_id") or not element.get("action_id"):
+            return "input: block_id and action_id are required"
+        if len(block.get("label", {}).get("text", "")) > MAX_LABEL:
+            return "label: too long"
+        return _options_problem(element)
+    for element in block.get("elements") or []:
+        if element.get("type") in ("button", "static_select") and not element.get("action_id"):
+            return "element: action_id is required"
+        if len(str(element.get("value", ""))) > 2000:
+            return "button value: at most 2000 characters"
+    return None
+
+
+def _options_problem(element: dict[str, Any]) -> str | None:
+    options = element.get("options")
+    if options is None:
+        return None
+    if not options or len(options) > MAX_OPTIONS:
+        return f"options: 1 to {MAX_OPTIONS}"
+    for option in options:
+        if len(option["text"]["text"]) > MAX_OPTION_TEXT or not option.get("value"):
+            return "option: text at most 75 characters, and a value"
+    initial = element.get("initial_option")
+    if initial is not None and initial not in options:
+        return "initial_option: not among the options"
+    return None
 
 
 def _parse_body(content_type: str, raw: bytes) -> dict[str, Any]:

@@ -200,3 +200,96 @@ class SlackSender:
         }
         form = urlencode({"payload": json.dumps(payload)})
         return self.send(form, "application/x-www-form-urlencoded")
+
+    # Interactivity beyond messages: shortcuts, modals, the App Home.
+
+    def interaction(self, payload: dict[str, Any]) -> Answer:
+        """Any interactivity payload, as Slack posts it (a form field ``payload``)."""
+        base = {
+            "team": {"id": TEAM, "domain": "shipbot-test"},
+            "api_app_id": "A0SHIPBOT",
+            "token": "legacy-verification-token",
+        }
+        form = urlencode({"payload": json.dumps({**base, **payload})})
+        return self.send(form, "application/x-www-form-urlencoded")
+
+    def shortcut(
+        self, callback_id: str, *, user: str, channel: str | None = None, ts: str = ""
+    ) -> Answer:
+        """A global shortcut, or with ``channel`` a message shortcut on message ``ts``."""
+        payload: dict[str, Any] = {
+            "type": "shortcut",
+            "callback_id": callback_id,
+            "trigger_id": _trigger_id(),
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+            "action_ts": f"{time.time():.6f}",
+        }
+        if channel is not None:
+            payload |= {
+                "type": "message_action",
+                "channel": {"id": channel, "name": "deploys"},
+                "message_ts": ts or "1700000000.000001",
+                "message": {"type": "message", "ts": ts or "1700000000.000001", "text": "hi"},
+                "response_url": "http://127.0.0.1:9/unused",
+            }
+        return self.interaction(payload)
+
+    def view_submission(self, view: dict[str, Any], values: dict[str, Any], *, user: str) -> Answer:
+        """Submit ``view`` (as views.open sent it) with ``values``: {block_id: {action_id: …}}."""
+        submitted = {
+            **view,
+            "id": "V0VIEW",
+            "hash": "1700000000.abc",
+            "state": {"values": values},
+        }
+        return self.interaction(
+            {
+                "type": "view_submission",
+                "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+                "view": submitted,
+                "trigger_id": _trigger_id(),
+            }
+        )
+
+    def view_button(
+        self, action_id: str, value: str, *, user: str, view_type: str = "home"
+    ) -> Answer:
+        """A ``block_actions`` click on a button of a view (the App Home, a modal)."""
+        return self.interaction(
+            {
+                "type": "block_actions",
+                "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+                "container": {"type": "view", "view_id": "V0VIEW"},
+                "trigger_id": _trigger_id(),
+                "view": {"id": "V0VIEW", "type": view_type, "hash": "1", "blocks": []},
+                "actions": [
+                    {
+                        "type": "button",
+                        "action_id": action_id,
+                        "block_id": "shipbot_home",
+                        "value": value,
+                        "action_ts": f"{time.time():.6f}",
+                    }
+                ],
+            }
+        )
+
+    def home_opened(self, user: str) -> Answer:
+        """The ``app_home_opened`` event, Home tab."""
+        body = {
+            "token": "legacy-verification-token",
+            "team_id": TEAM,
+            "api_app_id": "A0SHIPBOT",
+            "type": "event_callback",
+            "event_id": f"Ev{next(_event_ids):08d}",
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": TEAM, "user_id": "U0SHIPBOT", "is_bot": True}],
+            "event": {
+                "type": "app_home_opened",
+                "user": user,
+                "channel": "D0HOME",
+                "tab": "home",
+                "event_ts": f"{time.time():.6f}",
+            },
+        }
+        return self.send(json.dumps(body), "application/json")
