@@ -303,6 +303,20 @@ def add_batches_to_deploy_servers(db: Ddl) -> None:
     db.execute("ALTER TABLE deploy_servers ADD COLUMN batch INTEGER")
 
 
+def create_shown_messages(db: Ddl) -> None:
+    # What each Slack message last showed (a digest), so that replicas re-rendering
+    # the same state update a message once, not once each.
+    db.execute(
+        """CREATE TABLE shown_messages (
+            channel TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            shown_at TEXT NOT NULL,
+            PRIMARY KEY (channel, ts)
+        )"""
+    )
+
+
 # Append only: a released migration is never edited or reordered.
 MIGRATIONS: list[Migration] = [
     create_settings,
@@ -317,6 +331,7 @@ MIGRATIONS: list[Migration] = [
     create_calendar,
     add_requests_to_deploys,
     add_batches_to_deploy_servers,
+    create_shown_messages,
 ]
 
 

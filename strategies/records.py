@@ -246,3 +246,12 @@ class SchemaStatus:
     applied: tuple[str, ...]  # migrations the database records
     pending: tuple[str, ...]  # known to this shipbot, not applied yet
     unknown: tuple[str, ...]  # applied by a newer shipbot
+
+
+@dataclass(frozen=True)
+class InterruptedThread:
+    """An interrupted deploy shown in Slack, with what has been done about it since."""
+
+    deploy: DeployRecord
+    recovered_by: str | None  # who recovered it (or closed it with nothing to put back)
+    recovery: DeployRecord | None  # the latest deploy that put its servers back

@@ -18,6 +18,7 @@ from strategies.records import (
     DeployRecord,
     Hold,
     HoldKind,
+    InterruptedThread,
     JobRecord,
     NewApproval,
     NewDeploy,
@@ -300,6 +301,21 @@ class ChangeFeed(Protocol):
         ...
 
 
+class ShownMessages(Protocol):
+    """How a chat front end keeps the messages it posted true when another process
+    changed what they show."""
+
+    def interrupted_threads_since(self, since: datetime) -> list[InterruptedThread]:
+        """Interrupted deploys with a Slack thread that were interrupted, recovered, or
+        had a recovery start or end at or after ``since``, oldest first."""
+        ...
+
+    def claim_shown(self, channel: str, ts: str, digest: str, at: datetime) -> bool:
+        """Record that message ``ts`` shows ``digest``; False if it showed it already
+        (whoever gets True updates the message)."""
+        ...
+
+
 class OpsStore(Protocol):
     """The store itself, for operators: ``shipbot db``, ``GET /healthz``."""
 
@@ -324,6 +340,7 @@ class Store(
     HostKeyStore,
     CalendarStore,
     ChangeFeed,
+    ShownMessages,
     Protocol,
 ):
     """Everything shipbot keeps."""
