@@ -272,11 +272,11 @@ def history_lines(records: Iterable[DeployRecord]) -> list[str]:
     return lines or ["no deploys yet"]
 
 
-def interrupted_line(record: DeployRecord) -> str:
-    """A deploy just found dead: what its journal says, and what to do."""
+def interrupted_line(record: DeployRecord, *, hint: bool = True) -> str:
+    """A deploy just found dead: what its journal says, and what to do (``hint``)."""
     return (
         f"deploy #{record.id} of {record.app} @ {record.ref} by {record.requested_by} was "
-        f"{record.summary}" + _recover_hint(record)
+        f"{record.summary}" + (_recover_hint(record) if hint else "")
     )
 
 

@@ -5,37 +5,40 @@ announced once, whichever bot process finds it."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from bot import render
 from bot.slack import blocks
 from bot.slack.front import slack_text
+from bot.slack.interrupted import digest, interrupted_parent
 from bot.slack.message import MessageRef
 from bot.slack.posters import Poster
 from strategies.ports import Clock
-from strategies.records import DeployRecord, NewJob
-from strategies.store import DeployHistory
+from strategies.records import DeployRecord, InterruptedThread, NewJob
+from strategies.store import DeployHistory, ShownMessages
+
+
+class AnnouncerStore(DeployHistory, ShownMessages, Protocol):
+    """What announcing needs of the store."""
 
 
 class SlackAnnouncer:
-    def __init__(self, *, store: DeployHistory, poster: Poster, clock: Clock) -> None:
+    def __init__(self, *, store: AnnouncerStore, poster: Poster, clock: Clock) -> None:
         self._store, self._poster, self._clock = store, poster, clock
 
     def interrupted(self, record: DeployRecord) -> None:
         """In the deploy's thread: which servers are where, and how to recover."""
         if record.channel is None or record.thread_ts is None:
             return
-        if not self._store.claim_announcement(record.id, self._clock.now()):
+        now = self._clock.now()
+        if not self._store.claim_announcement(record.id, now):
             return  # another bot process said it already
         parent = MessageRef.existing(record.channel, record.thread_ts)
         line = render.interrupted_line(record)
         self._poster.post(record.channel, f":warning: {slack_text(line)}", thread=parent)
-        headline = (
-            f":white_circle: *Deploy #{record.id} of {blocks.escape(record.app)}*: interrupted"
-        )
-        self._poster.update(
-            parent,
-            f"Deploy #{record.id} of {record.app}: interrupted",
-            blocks=[blocks.section(headline), blocks.section(slack_text(line))],
-        )
+        text, parts = interrupted_parent(InterruptedThread(record, None, None))
+        if self._store.claim_shown(record.channel, record.thread_ts, digest(text, parts), now):
+            self._poster.update(parent, text, blocks=parts)
 
     def job_not_run(self, job: NewJob, reason: str) -> None:
         """Where the job was asked: what was not run, why, and that nothing changed."""
