@@ -44,6 +44,7 @@ from bot.slack.maintenance import Maintenance
 from bot.slack.posters import ChannelPosters
 from bot.slack.queue import QueueRunner
 from bot.slack.schedules import SlackSchedules
+from bot.slack.truth import MessageTruth
 from bot.wiring import Services
 
 log = logging.getLogger("shipbot.slack")
@@ -126,12 +127,13 @@ class SlackBot:
         self.queue = QueueRunner(handler=handler, poster=self.poster, jobs=self.jobs)
         self.canaries = CanaryWatch(handler=handler, poster=self.poster, jobs=self.jobs)
         self.home = HomeTabs(client=client, services=services)
+        self.truth = MessageTruth(store=store, poster=self.poster, clock=clock)
         self.maintenance = Maintenance(
             store=store,
             clock=clock,
             announcer=self.announcer,
             process_id=self.owner,
-            ticks=[self.queue.tick, self.canaries.tick, self.home.tick],
+            ticks=[self.queue.tick, self.canaries.tick, self.home.tick, self.truth.tick],
             # Replicas: arm what another replica accepted, in case it dies first.
             sweeps=[self.approvals.adopt, lambda: self.schedules.adopt(self.started_at)],
         )
