@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,14 +51,29 @@ def load_ssh_config(path: str | None) -> paramiko.SSHConfig:
     """The config at ``path``, else ``~/.ssh/config`` if it exists, else an empty one."""
     if path is None:
         default = Path("~/.ssh/config").expanduser()
-        return paramiko.SSHConfig.from_path(str(default)) if default.is_file() else empty_config()
-    chosen = Path(path).expanduser()
+        return _read(default) if default.is_file() else empty_config()
+    return _read(Path(path).expanduser())
+
+
+# ``Match exec`` runs a local command to decide whether a block applies: shipbot
+# runs no local command for an ssh config, as it runs no ProxyCommand.
+_MATCH_EXEC = re.compile(r"^\s*match\b.*\bexec\b", re.IGNORECASE | re.MULTILINE)
+
+
+def _read(file: Path) -> paramiko.SSHConfig:
     try:
-        return paramiko.SSHConfig.from_path(str(chosen))
+        text = file.read_text()
     except OSError as exc:
-        raise SshConfigError(f"{chosen}: cannot read ssh config ({exc.strerror})") from None
+        raise SshConfigError(f"{file}: cannot read ssh config ({exc.strerror})") from None
+    if _MATCH_EXEC.search(text):
+        raise SshConfigError(
+            f"{file}: uses Match exec, which shipbot does not run (it would run a local "
+            "command); match on host, user or originalhost instead"
+        )
+    try:
+        return paramiko.SSHConfig.from_text(text)
     except (paramiko.ConfigParseError, ValueError) as exc:
-        raise SshConfigError(f"{chosen}: bad ssh config ({exc})") from None
+        raise SshConfigError(f"{file}: bad ssh config ({exc})") from None
 
 
 def empty_config() -> paramiko.SSHConfig:

@@ -21,7 +21,7 @@ from paramiko import SSHConfig
 from adapters.registry import AdapterError
 from adapters.sqlite_store import SqliteStore
 from adapters.ssh import SshExecutor
-from adapters.ssh_config import Endpoint, SshConfigError, resolve_server
+from adapters.ssh_config import Endpoint, SshConfigError, load_ssh_config, resolve_server
 from bot.console import ConsoleFrontEnd
 from bot.handler import Caller, CommandHandler
 from bot.wiring import Services, example_manifest_path
@@ -463,6 +463,18 @@ def test_ssh_config_aliases_tokens_jumps_and_precedence(tmp_path: Path) -> None:
 def test_ssh_config_that_cannot_be_honoured_is_refused(config: str, error: str) -> None:
     with pytest.raises(SshConfigError, match=re.escape(error)):
         resolve_server(Server(name="a"), Connection(type="ssh"), SSHConfig.from_text(config))
+
+
+@pytest.mark.parametrize("line", ['Match exec "true"', "  match host a EXEC 'touch /tmp/x'"])
+def test_an_ssh_config_with_match_exec_is_refused_without_running_it(
+    tmp_path: Path, line: str
+) -> None:
+    ran = tmp_path / "ran"
+    config = tmp_path / "config"
+    config.write_text(f"Host a\n  Port 2222\n{line.replace('/tmp/x', str(ran))}\n  User x\n")
+    with pytest.raises(SshConfigError, match="uses Match exec, which shipbot does not run"):
+        load_ssh_config(str(config))
+    assert not ran.exists()
 
 
 def test_bad_connection_files_refuse_the_deploy_with_the_key_path(ssh: Ssh) -> None:
