@@ -67,6 +67,23 @@ class SqliteBase(SqlStoreBase):
             finally:
                 self._depth = 0
 
+    @contextmanager
+    def _lazy_transaction(self) -> Iterator[None]:
+        # WAL with synchronous=NORMAL: the commit is not fsynced, yet it survives the
+        # process dying (it is in the OS's cache) and the next FULL commit's fsync of
+        # the WAL makes it durable too. About 3 ms saved per journal write here.
+        with self._lock:
+            if self._depth:
+                with self._transaction():
+                    yield
+                return
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with self._transaction():
+                    yield
+            finally:
+                self._conn.execute("PRAGMA synchronous=FULL")
+
     def _execute(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
         with self._lock:
             return self._conn.execute(sql, list(params))

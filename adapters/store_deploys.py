@@ -172,7 +172,12 @@ class DeployTables(RecoveryTables):
 
     # Journal
 
-    def journal_batch(self) -> AbstractContextManager[None]:
+    def journal_batch(self, *, durable: bool = True) -> AbstractContextManager[None]:
+        return self._transaction() if durable else self._lazy_transaction()
+
+    def _lazy_transaction(self) -> AbstractContextManager[None]:
+        """A write transaction the engine need not flush to disk at commit; this
+        engine has no such thing: a plain one."""
         return self._transaction()
 
     def record_step_start(

@@ -22,12 +22,15 @@ log = logging.getLogger(__name__)
 
 Write = Callable[[], None]
 
+# Steps that only look or wait: their start need not reach the disk before they run.
+_LOOKING = frozenset({"connect", "wait_removed", "wait_added", "health"})
+
 
 class HistoryRecorder:
     def __init__(self, store: DeployJournal) -> None:
         self._store = store
         self._ready = threading.Condition()
-        self._queue: list[Write] = []
+        self._queue: list[tuple[Write, bool]] = []
         self._queued = 0  # writes ever queued; a write's ticket is its number
         self._committed = 0  # every write up to this ticket is done
         self._writing = False
@@ -35,7 +38,7 @@ class HistoryRecorder:
     def __call__(self, event: Event) -> None:
         write = self._write_for(event)
         if write is not None:
-            self._commit(write)
+            self._commit(write, durable=_acts(event))
 
     def _write_for(self, event: Event) -> Write | None:
         store = self._store
@@ -54,11 +57,11 @@ class HistoryRecorder:
             return lambda: store.record_server(event.deploy_id, event.outcome, event.at)
         return None
 
-    def _commit(self, write: Write) -> None:
+    def _commit(self, write: Write, *, durable: bool) -> None:
         """Queue ``write`` and return once it is committed, writing the queue if
         nobody else is."""
         with self._ready:
-            self._queue.append(write)
+            self._queue.append((write, durable))
             self._queued += 1
             ticket = self._queued
             while self._committed < ticket:
@@ -75,9 +78,10 @@ class HistoryRecorder:
                     self._writing, self._committed = False, upto
                     self._ready.notify_all()
 
-    def _write(self, batch: list[Write]) -> None:
+    def _write(self, queued: list[tuple[Write, bool]]) -> None:
+        batch = [write for write, _ in queued]
         try:
-            with self._store.journal_batch():
+            with self._store.journal_batch(durable=any(durable for _, durable in queued)):
                 for write in batch:
                     write()
             return
@@ -91,3 +95,11 @@ class HistoryRecorder:
                 write()
             except Exception:
                 log.exception("could not write the deploy journal")
+
+
+def _acts(event: Event) -> bool:
+    """Whether the journal must be on disk before what ``event`` announces happens:
+    a step that changes a server or the load balancer is about to start. What has
+    happened (a step's end, a server's outcome) may wait for the next such write;
+    lost with the machine before that, the journal only says less was done."""
+    return isinstance(event, StepStarted) and event.step.kind not in _LOOKING

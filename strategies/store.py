@@ -86,8 +86,12 @@ class DeployJournal(Protocol):
 
     def cancel_requested(self, deploy_id: int) -> bool: ...
 
-    def journal_batch(self) -> AbstractContextManager[None]:
-        """Journal writes made inside go in one transaction: all of them or none."""
+    def journal_batch(self, *, durable: bool = True) -> AbstractContextManager[None]:
+        """Journal writes made inside go in one transaction: all of them or none.
+
+        ``durable=False``: the transaction survives the process dying, but may be
+        lost with the machine until the next durable one commits (which makes it
+        durable too). For facts after the event; a step about to act is durable."""
         ...
 
 

@@ -31,8 +31,8 @@ class SlowCommits(SqliteStore):
     fail_server = ""
 
     @contextlib.contextmanager
-    def journal_batch(self) -> Iterator[None]:
-        with super().journal_batch():
+    def journal_batch(self, *, durable: bool = True) -> Iterator[None]:
+        with super().journal_batch(durable=durable):
             type(self).batches += 1
             yield
             time.sleep(0.1)
@@ -109,3 +109,37 @@ def test_a_write_that_fails_in_a_batch_loses_none_of_the_others(
     status = {s.server: s.status for s in store.steps(deploy_id)}
     assert status == {name: "running" if name == "web3" else "ok" for name in servers}
     assert [r.message for r in caplog.records] == ["could not write the deploy journal"]
+
+
+class Flags(SqliteStore):
+    """The real store, noting whether each journal transaction had to be durable."""
+
+    durable: list[bool]
+
+    @contextlib.contextmanager
+    def journal_batch(self, *, durable: bool = True) -> Iterator[None]:
+        self.durable.append(durable)
+        with super().journal_batch(durable=durable):
+            yield
+
+
+def test_a_step_about_to_act_is_flushed_what_happened_may_wait(tmp_path: Path) -> None:
+    store = Flags(tmp_path / "db")
+    store.durable = []
+    deploy_id = begin(store, ["web1"])
+    recorder = HistoryRecorder(store)
+    wait = Step("wait_removed", "wait 1s", seconds=1)
+    recorder(StepStarted(deploy_id, "web1", 0, wait, T0))
+    recorder(StepFinished(deploy_id, "web1", 0, wait, True, 1.0, T0))
+    recorder(StepStarted(deploy_id, "web1", 1, COMMAND, T0))
+    recorder(StepFinished(deploy_id, "web1", 1, COMMAND, True, 0.1, T0))
+
+    assert store.durable == [False, False, True, False]
+    # Lazy or not, each is committed (another connection sees it) and the store is
+    # back to flushing every commit.
+    reader = SqliteStore(tmp_path / "db")
+    assert [(s.kind, s.status) for s in reader.steps(deploy_id)] == [
+        ("wait_removed", "ok"),
+        ("command", "ok"),
+    ]
+    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL

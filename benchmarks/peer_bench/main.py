@@ -81,8 +81,11 @@ def run(args: argparse.Namespace, work: Path, command: str, began: float) -> int
         strategy="serial",
         lb_wait=SERIAL_WAIT,
     )
+    serial_lb0 = Shipbot("shipbot --serial, LB waits 0s", target, strategy="serial", lb_wait=0)
     if args.serial_size > 0:
-        all_cases += [Case(args.serial_size, TRUE, serial), Case(args.serial_size, TRUE, serial_lb)]
+        all_cases += [
+            Case(args.serial_size, TRUE, tool) for tool in (serial, serial_lb0, serial_lb)
+        ]
     load_below = args.load_below or 0.75 * (os.cpu_count() or 1)
     size = max([c.size for c in all_cases])
     say(f"starting {size} sshd (one per port) ...")
@@ -111,12 +114,14 @@ def run(args: argparse.Namespace, work: Path, command: str, began: float) -> int
     finally:
         fleet.stop()
         stop_leftovers(())
-    serial_outcomes = (
-        outcomes.get((args.serial_size, TRUE.name, serial.name)),
-        outcomes.get((args.serial_size, TRUE.name, serial_lb.name)),
+    serial_outcomes = tuple(
+        outcomes.get((args.serial_size, TRUE.name, tool.name))
+        for tool in (serial, serial_lb0, serial_lb)
     )
     text = results_markdown(
-        outcomes=[o for o in outcomes.values() if o.case.tool not in (serial, serial_lb)],
+        outcomes=[
+            o for o in outcomes.values() if o.case.tool not in (serial, serial_lb0, serial_lb)
+        ],
         serial=serial_outcomes,
         estimate=estimate,
         starts=starts,

@@ -144,7 +144,7 @@ class Shipbot:
     strategy: str = "parallel"
     per_command: bool = False
     shipbot: bool = True
-    lb_wait: float = 0.0  # > 0: an in-memory load balancer, this wait after removing and adding
+    lb_wait: float | None = None  # an in-memory load balancer, this wait after removing and adding
 
     def manifest(self, run: Run) -> Path:
         app = {
@@ -159,7 +159,7 @@ class Shipbot:
             "deploy": {"commands": run.job.for_shipbot(), "timeout": int(run.timeout)},
             "load_balancer": {"type": "none"},
         }
-        if self.lb_wait > 0:
+        if self.lb_wait is not None:
             waits = {
                 "wait_after_removing_servers": self.lb_wait,
                 "wait_after_adding_servers": self.lb_wait,

@@ -47,12 +47,11 @@ def _busy(loads: Sequence[RoundLoad], load_below: float) -> list[str]:
     ]
 
 
-def serial_lines(
-    serials: tuple[Outcome | None, Outcome | None], estimate: PlanEstimate
-) -> list[str]:
-    """The per-server cost (no load balancer), then the run with load balancer waits
-    against what the plan's extra-wait figure and that cost predict."""
-    plain, waits = serials
+def serial_lines(serials: tuple[Outcome | None, ...], estimate: PlanEstimate) -> list[str]:
+    """The per-server cost (no load balancer; with one whose waits are 0), then the run
+    with load balancer waits against what the plan's extra-wait figure and that cost
+    predict."""
+    plain, no_wait, waits = serials
     if plain is None or not plain.samples:
         return ["(not run)"]
     n = plain.case.size
@@ -81,13 +80,24 @@ def serial_lines(
     if estimate.extra_wait is None:
         lines.append("The plan gave no extra-wait figure to compare with.")
         return lines
-    predicted = wall + estimate.extra_wait
-    off = (measured - predicted) / predicted * 100
-    lines.append(
-        f"Predicted: the run without waits ({report.seconds(wall)}: start-up and the per-server "
-        f"cost) plus the plan's extra wait ({report.seconds(estimate.extra_wait)}) = "
-        f"{report.seconds(predicted)}; measured {report.seconds(measured)}: **{off:+.1f}%**."
-    )
+    bases = [("the run without a load balancer", wall)]
+    if no_wait is not None and no_wait.samples:
+        zero = no_wait.median(lambda s: s.measured.wall)
+        lines += [
+            f"With the load balancer and waits of 0s (the same steps, nothing to wait): median "
+            f"{report.seconds(zero)} ({report.spread(no_wait.walls)}) — "
+            f"{zero / n * 1000:.0f} ms per server with its load balancer steps.",
+            "",
+        ]
+        bases.append(("the run with waits of 0s", zero))
+    for label, base in bases:
+        predicted = base + estimate.extra_wait
+        off = (measured - predicted) / predicted * 100
+        lines.append(
+            f"- Predicted from {label} ({report.seconds(base)}: start-up and the per-server "
+            f"cost) plus the plan's extra wait ({report.seconds(estimate.extra_wait)}) = "
+            f"{report.seconds(predicted)}; measured {report.seconds(measured)}: **{off:+.1f}%**."
+        )
     return lines
 
 
@@ -109,7 +119,7 @@ def startup_lines(starts: Sequence[Startup]) -> list[str]:
 def results_markdown(
     *,
     outcomes: Sequence[Outcome],
-    serial: tuple[Outcome | None, Outcome | None],
+    serial: tuple[Outcome | None, ...],
     estimate: PlanEstimate,
     starts: Sequence[Startup],
     loads: Sequence[RoundLoad],
