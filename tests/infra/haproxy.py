@@ -169,11 +169,20 @@ class HAProxyFleet:
             )
         (self.directory / "haproxy.pid").write_text(str(self.haproxy.pid))
         deadline = time.monotonic() + READY_TIMEOUT
-        while not self.socket.exists():
+        # The socket file appears at bind(), a moment before HAProxy listens on it:
+        # wait until it answers, not until it exists.
+        while not self._answers():
             if self.haproxy.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"haproxy did not start; see {self.directory / 'haproxy.log'}")
             time.sleep(0.02)
         self.wait_until_up(*self.servers)
+
+    def _answers(self) -> bool:
+        try:
+            self.command("show info")
+        except (FileNotFoundError, ConnectionRefusedError):
+            return False
+        return True
 
     def stop(self) -> None:
         pid = self.directory / "haproxy.pid"

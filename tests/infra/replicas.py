@@ -100,7 +100,10 @@ class Replicas:
         if not (self.directory / "admin.sock").exists():
             return 0
         with socket.socket(socket.AF_UNIX) as sock:
-            sock.connect(str(self.directory / "admin.sock"))
+            try:
+                sock.connect(str(self.directory / "admin.sock"))
+            except ConnectionRefusedError:  # the file exists a moment before HAProxy listens
+                return 0
             sock.sendall(b"show servers state bots\n")
             text = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
         rows = [line.split() for line in text.splitlines()[2:] if line.strip()]
