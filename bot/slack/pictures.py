@@ -55,10 +55,12 @@ class DeployPictures:
                     log.exception("could not draw the timeline of deploy #%d", deploy_id)
                     failed(f"drawing failed: {type(exc).__name__}")
                     return
+                if png is None:  # no step ran: nothing to draw
+                    return
                 try:
                     poster.upload(
                         channel,
-                        lambda: png,
+                        png,
                         filename=f"deploy-{deploy_id}-timeline.png",
                         title=f"Deploy #{deploy_id}: timeline",
                         thread=parent,

@@ -44,7 +44,7 @@ class _Call:
     thread: MessageRef | None = None  # its ts becomes thread_ts
     target: MessageRef | None = None  # its ts becomes args[target_key]
     target_key: str = "ts"
-    content: Callable[[], bytes | None] | None = None  # an upload: its file, made when sent
+    content: bytes | None = None  # an upload: its file
     on_failure: Callable[[str], None] | None = None  # an upload that failed: why
 
 
@@ -123,16 +123,15 @@ class SlackPoster:
     def upload(
         self,
         channel: str,
-        content: Callable[[], bytes | None],
+        content: bytes,
         *,
         filename: str,
         title: str,
         thread: MessageRef,
         on_failure: Callable[[str], None],
     ) -> None:
-        """A file in ``thread``, in its turn: ``content()`` makes it on the worker (None:
-        nothing to send), so the caller never waits for it. A failed upload is logged
-        and ``on_failure(why)`` called once; it is not retried."""
+        """A file in ``thread``, in its turn, so the caller never waits for it. A failed
+        upload is logged and ``on_failure(why)`` called once; it is not retried."""
         args = {"channel": channel, "filename": filename, "title": title}
         self._enqueue(
             lambda seq: _Call(
@@ -248,11 +247,8 @@ class SlackPoster:
         if "thread_ts" not in args:
             return  # its thread was never posted: the thread already says what went wrong
         try:
-            data = call.content()
-            if data is None:
-                return
             self._client.files_upload_v2(
-                file=data,
+                file=call.content,
                 filename=args["filename"],
                 title=args["title"],
                 channel=args["channel"],

@@ -43,7 +43,7 @@ class Poster(Protocol):
     def upload(
         self,
         channel: str,
-        content: Callable[[], bytes | None],
+        content: bytes,
         *,
         filename: str,
         title: str,
@@ -95,7 +95,7 @@ class ChannelPosters:
     def upload(
         self,
         channel: str,
-        content: Callable[[], bytes | None],
+        content: bytes,
         *,
         filename: str,
         title: str,
