@@ -20,6 +20,7 @@ from strategies.records import (
     StepRecord,
 )
 from strategies.requests import request_from_json
+from strategies.setting_changes import SettingChange
 
 
 class Ddl(ABC):
@@ -317,6 +318,43 @@ def create_shown_messages(db: Ddl) -> None:
     )
 
 
+def create_setting_changes(db: Ddl) -> None:
+    # One row per change of a setting. The values set before history was kept
+    # become each key's first entry, already announced (they were news long ago).
+    # Safe to run again: IF NOT EXISTS, and a key that has history is not copied.
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS setting_changes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            app TEXT NOT NULL,
+            key TEXT NOT NULL,
+            old TEXT,  -- JSON; NULL: not set (the default)
+            new TEXT,  -- JSON; NULL: unset (the default)
+            changed_by TEXT NOT NULL,
+            changed_at TEXT NOT NULL,
+            via TEXT NOT NULL,  -- slack, console, cli, carried over
+            channel TEXT,
+            announced_at TEXT  -- NULL: the team has not been told yet
+        )"""
+    )
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS setting_changes_by_app ON setting_changes (app, key, id)"
+    )
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS setting_changes_unannounced "
+        "ON setting_changes (announced_at, id)"
+    )
+    db.execute(
+        """INSERT INTO setting_changes
+            (app, key, old, new, changed_by, changed_at, via, channel, announced_at)
+        SELECT app, key, NULL, value, updated_by, updated_at, 'carried over', NULL, updated_at
+        FROM settings
+        WHERE NOT EXISTS (
+            SELECT 1 FROM setting_changes c WHERE c.app = settings.app AND c.key = settings.key
+        )
+        ORDER BY updated_at, app, key"""
+    )
+
+
 # Append only: a released migration is never edited or reordered.
 MIGRATIONS: list[Migration] = [
     create_settings,
@@ -332,6 +370,7 @@ MIGRATIONS: list[Migration] = [
     add_requests_to_deploys,
     add_batches_to_deploy_servers,
     create_shown_messages,
+    create_setting_changes,
 ]
 
 
@@ -378,6 +417,20 @@ def parse_optional_time(text: str | None) -> datetime | None:
 
 def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def setting_change(row: Row) -> SettingChange:
+    return SettingChange(
+        id=row["id"],
+        app=row["app"],
+        key=row["key"],
+        old=None if row["old"] is None else json.loads(row["old"]),
+        new=None if row["new"] is None else json.loads(row["new"]),
+        by=row["changed_by"],
+        at=parse_time(row["changed_at"]),
+        via=row["via"],
+        channel=row["channel"],
+    )
 
 
 def deploy_record(row: Row, servers: tuple[ServerRecord, ...]) -> DeployRecord:

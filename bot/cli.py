@@ -44,6 +44,7 @@ commands:
   promote APP | abort APP                         continue a paused canary, or roll it back
   rollback APP [--to REF|#ID]                     deploy the previous good ref (and lock)
   settings set -s APP KEY VALUE | get -s APP KEY | list -s APP | unset -s APP KEY
+  settings history -s APP [KEY]                   who changed which setting, newest first
   shell [--user NAME] [--channel ID]
                         console chat: type chat commands, or pipe them in
   serve [--host 127.0.0.1] [--port 3000]

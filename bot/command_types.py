@@ -7,7 +7,7 @@ from typing import Literal, TypeAlias
 
 from strategies.requests import DeployRequest
 
-SettingsAction = Literal["set", "get", "list", "unset"]
+SettingsAction = Literal["set", "get", "list", "unset", "history"]
 
 # A typed /deploy is the request itself; the handler fills in who asked.
 DeployCommand = DeployRequest

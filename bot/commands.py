@@ -73,6 +73,7 @@ _SETTINGS_ACTIONS: dict[str, tuple[SettingsAction, tuple[str, ...]]] = {
     "get": ("get", ("KEY",)),
     "list": ("list", ()),
     "unset": ("unset", ("KEY",)),
+    "history": ("history", ("KEY",)),  # the KEY is optional
 }
 _KEY = re.compile(r"[a-z][a-z0-9_.]*")
 
@@ -113,18 +114,20 @@ def _parse_help(args: list[str]) -> HelpCommand:
 
 def _parse_settings(args: list[str]) -> Command:
     if not args:
-        raise error("missing set, get, list or unset", *family("settings"))
+        raise error("missing set, get, list, unset or history", *family("settings"))
     word, rest = args[0], args[1:]
     if word == "help":
         exactly(rest, (), "help")
         return HelpCommand("settings")
     if word not in _SETTINGS_ACTIONS:
-        raise error(f"expected set, get, list or unset, got {word!r}", *family("settings"))
+        raise error(f"expected set, get, list, unset or history, got {word!r}", *family("settings"))
     action, names = _SETTINGS_ACTIONS[word]
     usage_key = f"settings {action}"
     options, positionals = split_options(rest, _SETTINGS_OPTIONS, usage_key)
     if "-s" in options and "--app" in options:
         raise error("-s and --app both name the app; give one", usage_key)
+    if action == "history" and not positionals:
+        names = ()
     words = exactly(positionals, names, usage_key)
     key = words[0] if words else None
     if key is not None and not _KEY.fullmatch(key):

@@ -36,6 +36,7 @@ USAGE: dict[str, str] = {
     "settings get": "/settings get [-s APP] KEY",
     "settings list": "/settings list [-s APP]",
     "settings unset": "/settings unset [-s APP] KEY",
+    "settings history": "/settings history [-s APP] [KEY]",
     "help": "/help [deploy|settings] (or /deploy help, /settings help)",
 }
 

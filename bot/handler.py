@@ -8,7 +8,16 @@ from functools import partial
 from typing import Protocol
 
 from adapters.registry import AdapterError
-from bot import authz, gate, holds, queueing, render, rollout_commands, scheduling
+from bot import (
+    authz,
+    gate,
+    holds,
+    queueing,
+    render,
+    rollout_commands,
+    scheduling,
+    settings_command,
+)
 from bot.commands import (
     USAGE,
     AbortCommand,
@@ -43,7 +52,8 @@ from strategies.ports import LoadBalancerError
 from strategies.records import DeployLocked, ScheduleRecord
 from strategies.requests import RequestError
 from strategies.rollback import current_ref, last_good_ref
-from strategies.settings import SETTINGS, SettingError, format_value, parse_setting, spec_for
+from strategies.setting_changes import Via
+from strategies.settings import SettingError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -62,7 +72,7 @@ class FrontEnd(Protocol):
 
 @dataclass(frozen=True)
 class Caller:
-    """Who typed the command, and where.
+    """Who typed the command, and where (which front end; which channel).
 
     ``operator``: the local terminal user, who has the manifest, the database
     and the keys anyway, so authorization does not apply; ``skip_approval``:
@@ -73,6 +83,7 @@ class Caller:
     channel: str | None = None
     operator: bool = False
     skip_approval: bool = False
+    via: Via = "slack"  # the front end; the terminal's set it
 
 
 class ApprovalDesk(Protocol):
@@ -121,7 +132,7 @@ class CommandHandler:
             RollbackCommand: partial(rollout_commands.rollback, self),
             PromoteCommand: partial(rollout_commands.promote, self),
             AbortCommand: partial(rollout_commands.abort, self),
-            SettingsCommand: self._settings,
+            SettingsCommand: partial(settings_command.run, self),
             HelpCommand: self._help,
         }
 
@@ -168,7 +179,13 @@ class CommandHandler:
         store = self.services.store
         app = self.services.manifest.app(command.app)
         request = replace(command, requested_by=command.requested_by or caller.user)
-        made = plan(request, app, store.get_settings(command.app), store.applied_waits(command.app))
+        made = plan(
+            request,
+            app,
+            store.get_settings(command.app),
+            store.applied_waits(command.app),
+            store.setting_origins(command.app),
+        )
         if app.deploy.auto_rollback and request.rollback_to is None:
             history = store.history(command.app, 200)
             made = replace(made, rollback_ref=last_good_ref(history, [s.name for s in app.servers]))
@@ -298,7 +315,7 @@ class CommandHandler:
             return EXIT_OK
         return EXIT_OK if result.ok else EXIT_FAILED
 
-    def _app_or_default(self, app: str | None, caller: Caller) -> str:
+    def app_or_default(self, app: str | None, caller: Caller) -> str:
         manifest = self.services.manifest
         if app is not None:
             manifest.app(app)
@@ -398,7 +415,7 @@ class CommandHandler:
     def _history(
         self, command: HistoryCommand, caller: Caller, front: FrontEnd, _: CancelToken | None
     ) -> int:
-        app = self._app_or_default(command.app, caller)
+        app = self.app_or_default(command.app, caller)
         front.reply("\n".join(render.history_lines(self.services.store.history(app, 10))))
         return EXIT_OK
 
@@ -420,36 +437,6 @@ class CommandHandler:
         )
         return EXIT_OK
 
-    def _settings(
-        self, command: SettingsCommand, caller: Caller, front: FrontEnd, _: CancelToken | None
-    ) -> int:
-        app = self._app_or_default(command.app, caller)
-        store = self.services.store
-        stored = store.get_settings(app)
-        if command.action == "list":
-            for key, spec in SETTINGS.items():
-                front.reply(_setting_line(app, key, stored) + f"  — {spec.help}")
-            return EXIT_OK
-        assert command.key is not None
-        spec = spec_for(command.key)
-        if command.action == "get":
-            front.reply(_setting_line(app, command.key, stored))
-        elif command.action == "set":
-            assert command.value is not None
-            value = parse_setting(command.key, command.value)
-            store.set_setting(app, command.key, value, by=caller.user)
-            before = format_value(stored.get(command.key, spec.default))
-            front.reply(f"{app}: {command.key} = {format_value(value)} (was {before})")
-        else:
-            removed = store.unset_setting(app, command.key)
-            now = format_value(spec.default)
-            front.reply(
-                f"{app}: {command.key} unset, now {now} (default)"
-                if removed
-                else f"{app}: {command.key} was not set; it is {now} (default)"
-            )
-        return EXIT_OK
-
     def _help(
         self, command: HelpCommand, caller: Caller, front: FrontEnd, _: CancelToken | None
     ) -> int:
@@ -459,10 +446,3 @@ class CommandHandler:
 
 def _names(items: tuple[recovery.RecoveryItem, ...]) -> str:
     return ", ".join(item.at_crash.server for item in items)
-
-
-def _setting_line(app: str, key: str, stored: dict[str, object]) -> str:
-    default = format_value(SETTINGS[key].default)
-    if key in stored:
-        return f"{app}: {key} = {format_value(stored[key])} (set; default {default})"
-    return f"{app}: {key} = {default} (default)"

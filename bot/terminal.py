@@ -83,7 +83,7 @@ def run(name: str, args: list[str], *, manifest: str | None, db: str | None) -> 
     handler = CommandHandler(services)
     skip_approval = name == "deploy" and _SKIP_APPROVAL in args
     args = [arg for arg in args if not (skip_approval and arg == _SKIP_APPROVAL)]
-    caller = Caller(user=_local_user(), operator=True, skip_approval=skip_approval)
+    caller = Caller(user=_local_user(), operator=True, skip_approval=skip_approval, via="cli")
     if name == "shell":
         return _shell(handler, args)
     if name == "history" and wants_more(args):
@@ -121,9 +121,9 @@ def _shell(handler: CommandHandler, args: list[str]) -> int:
     parser.add_argument("--channel")
     options = parser.parse_args(args)
     if options.user is None:
-        caller = Caller(user=_local_user(), channel=options.channel, operator=True)
+        caller = Caller(user=_local_user(), channel=options.channel, operator=True, via="console")
     else:
-        caller = Caller(user=options.user, channel=options.channel)
+        caller = Caller(user=options.user, channel=options.channel, via="console")
     return run_shell(handler, caller)
 
 

@@ -11,6 +11,7 @@ from strategies.manifest import App, Server
 from strategies.profiles import with_profile
 from strategies.requests import DeployRequest, RequestError, StrategyName
 from strategies.rollouts import Rollout, rollout_for
+from strategies.setting_changes import SettingChange, origin_text
 from strategies.settings import effective_settings
 from strategies.waits import AppliedWait, EffectiveWait, effective_wait
 
@@ -158,11 +159,22 @@ def plan(
     app: App,
     settings: Mapping[str, Any],
     applied_waits: Mapping[str, AppliedWait] | None = None,
+    origins: Mapping[str, SettingChange] | None = None,
 ) -> DeployPlan:
-    """Decide strategy, order, migrations and waits for ``request``; pure."""
+    """Decide strategy, order, migrations and waits for ``request``; pure.
+
+    ``origins``: the change that set each stored setting, which the reason names."""
     request = with_profile(request, app.deploy.profiles)
     values = effective_settings(settings)
-    strategy, reason = _choose_strategy(request, app, bool(values["deploy.parallel"]))
+    parallel = bool(values["deploy.parallel"])
+    setting = origin_text(
+        "deploy.parallel",
+        parallel,
+        stored="deploy.parallel" in settings,
+        change=(origins or {}).get("deploy.parallel"),
+        zone=app.zone,
+    )
+    strategy, reason = _choose_strategy(request, app, parallel, setting)
     if request.profile is not None:
         reason = f"profile {request.profile}: {reason}"
     rollout = rollout_for(strategy)
@@ -228,9 +240,8 @@ def plan(
 
 
 def _choose_strategy(
-    request: DeployRequest, app: App, parallel_setting: bool
+    request: DeployRequest, app: App, parallel_setting: bool, setting: str
 ) -> tuple[StrategyName, str]:
-    setting = f"setting deploy.parallel is {'true' if parallel_setting else 'false'}"
     if request.canary is not None:
         return "canary", f"one-off --canary {request.canary} ({setting})"
     if request.batch is not None:

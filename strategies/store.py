@@ -33,6 +33,7 @@ from strategies.records import (
 )
 from strategies.requests import DeployRequest
 from strategies.results import ServerOutcome
+from strategies.setting_changes import SettingChange, Via
 from strategies.waits import AppliedWait, EffectiveWait
 
 
@@ -43,9 +44,39 @@ class StoreError(ValueError):
 class SettingsStore(Protocol):
     def get_settings(self, app: str) -> dict[str, Any]: ...
 
-    def set_setting(self, app: str, key: str, value: Any, *, by: str) -> None: ...
+    def change_setting(
+        self,
+        app: str,
+        key: str,
+        value: Any | None,
+        *,
+        default: Any,
+        by: str,
+        via: Via,
+        channel: str | None,
+        at: datetime,
+    ) -> SettingChange | None:
+        """Set ``key`` to ``value`` (None: unset it) and record the change, atomically.
 
-    def unset_setting(self, app: str, key: str) -> bool: ...
+        None, and nothing written, when nothing changes: a set to the value the key
+        has (its ``default`` when not set), or an unset of a key that is not set."""
+        ...
+
+    def setting_history(self, app: str, key: str | None, limit: int) -> list[SettingChange]:
+        """The app's latest changes (of ``key``, or of every key), newest first."""
+        ...
+
+    def setting_origins(self, app: str) -> dict[str, SettingChange]:
+        """For each key that is set: the change that set its current value."""
+        ...
+
+    def unannounced_setting_changes(self, limit: int = 50) -> list[SettingChange]:
+        """Changes the team has not been told of yet, oldest first."""
+        ...
+
+    def claim_setting_announcement(self, change_id: int, at: datetime) -> bool:
+        """Mark the change announced; False if another bot process did already."""
+        ...
 
     def applied_waits(self, app: str) -> dict[str, AppliedWait]: ...
 

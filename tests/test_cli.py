@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import re
 import sqlite3
 import subprocess
@@ -58,7 +59,7 @@ def test_setting_parallel_changes_the_plan_and_serial_overrides_it_once(shipbot:
 
     parallel = shipbot("plan", "shop")
     assert parallel.returncode == 0, parallel.stderr
-    assert "strategy: parallel — setting deploy.parallel is true" in parallel.stdout
+    assert "strategy: parallel — setting deploy.parallel is true (set by " in parallel.stdout
     assert "advisable to deploy in serial" in parallel.stdout
 
     serial = shipbot("plan", "shop", "--serial")
@@ -69,7 +70,38 @@ def test_setting_parallel_changes_the_plan_and_serial_overrides_it_once(shipbot:
     # The override was for one deploy only: the setting still decides.
     assert "strategy: parallel" in shipbot("plan", "shop").stdout
     got = shipbot("settings", "get", "-s", "shop", "deploy.parallel")
-    assert "deploy.parallel = true (set; default false)" in got.stdout
+    who = getpass.getuser()
+    assert f"deploy.parallel = true (set by {who} from the terminal on " in got.stdout
+    assert got.stdout.rstrip().endswith(" UTC; default false)")
+
+
+def test_console_and_terminal_changes_are_kept_and_say_whether_anyone_is_told(
+    write_manifest: WriteManifest, shipbot: Run
+) -> None:
+    write_manifest(slack={"channel": "C0DEPLOYS"})
+    console = shipbot(
+        "shell",
+        input="/settings set deploy.max_parallel 2\n/settings set deploy.max_parallel 2\n",
+    )
+    assert console.returncode == 0, console.stderr
+    assert "shop: deploy.max_parallel = 2 (was 0). Next parallel deploys of shop" in console.stdout
+    assert "No Slack bot runs on this store now: it is announced in C0DEPLOYS when one" in (
+        console.stdout
+    )
+    assert "shop: deploy.max_parallel is already 2; nothing changed" in console.stdout
+
+    write_manifest()  # no channel bound any more
+    unset = shipbot("settings", "unset", "-s", "shop", "deploy.max_parallel")
+    assert "Not announced: shop has no Slack channel" in unset.stdout
+    history = shipbot("settings", "history", "-s", "shop", "deploy.max_parallel")
+    lines = history.stdout.splitlines()
+    assert len(lines) == 3 and "2 → 0 (default)" in lines[1] and "from the terminal" in lines[1]
+    assert lines[2].endswith(" in the console chat") and "0 (default) → 2" in lines[2]
+    none = shipbot("settings", "history", "-s", "shop", "deploy.parallel")
+    assert none.stdout == "no setting of shop deploy.parallel was ever changed\n"
+    bad = shipbot("settings", "history", "-s", "shop", "deploy.nope")
+    assert (bad.returncode, bad.stderr.count("\n")) == (2, 1)
+    assert bad.stderr.startswith("error: unknown setting 'deploy.nope'")
 
 
 FAIL_ON_WEB2 = [

@@ -168,7 +168,7 @@ INVALID = [
     ("/deploy cancel", "missing APP"),
     ("/deploy cancel --now shop", "unknown option '--now'"),
     ("/deploy help me", "extra argument 'me'"),
-    ("/settings", "missing set, get, list or unset"),
+    ("/settings", "missing set, get, list, unset or history"),
     ("/settings show", "got 'show'"),
     ("/settings set deploy.parallel", "missing VALUE"),
     ("/settings set", "missing KEY"),

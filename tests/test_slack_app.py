@@ -177,17 +177,23 @@ def test_settings_follow_the_channel_binding_and_ask_for_the_app_elsewhere(
 
     assert bound.json == {
         "response_type": "ephemeral",
-        "text": "shop: deploy.parallel = true (was false)",
+        "text": "shop: deploy.parallel = true (was false). Next deploys of shop run in "
+        f"parallel unless --serial. Announced in <#{CHANNEL}>.",
     }
     assert unbound.json == {
         "response_type": "ephemeral",
         "text": "error: which app? add -s APP (apps: blog, shop)",
     }
-    assert listed.json["text"].startswith("```shop: deploy.parallel = true (set; default false)")
+    assert listed.json["text"].startswith("```shop: deploy.parallel = true (set by <@U0DEV> on ")
     with sqlite3.connect(server.db) as conn:
         rows = conn.execute("SELECT app, key, value, updated_by FROM settings").fetchall()
     assert rows == [("shop", "deploy.parallel", "true", "U0DEV")]
-    assert [c.method for c in slack_fake.calls] == ["auth.test"]
+    # Announced once, in the bound channel (the refused one is not).
+    slack_fake.wait_for(lambda calls: bool(slack_fake.calls_to("chat.postMessage")))
+    time.sleep(1.5)  # a second housekeeping tick, which must not announce it again
+    (news,) = slack_fake.calls_to("chat.postMessage")
+    assert news.body["channel"] == CHANNEL
+    assert "<@U0DEV> changed *shop* `deploy.parallel`" in news.body["text"]
 
 
 def test_a_rate_limited_parent_message_arrives_once_after_the_delay(

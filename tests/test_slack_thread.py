@@ -20,6 +20,7 @@ from strategies.plan import DeployPlan, plan
 from strategies.requests import DeployRequest
 from strategies.results import DeployResult, ServerOutcome
 from tests.conftest import fleet_file
+from tests.infra.settings import put_setting
 from tests.infra.slack import Call, SlackFake
 
 Build = Callable[..., Services]
@@ -172,7 +173,7 @@ def test_a_200_server_parallel_deploy_posts_tens_of_messages_not_hundreds(
     built = services(
         servers=200, commands=["true"], wait_removing=0, wait_adding=0, migrations=False
     )
-    built.store.set_setting("shop", "deploy.max_parallel", 50, by="U0ALICE")
+    put_setting(built.store, "shop", "deploy.max_parallel", 50, by="U0ALICE")
     result, thread = run_deploy(built, poster, strategy="parallel")
 
     assert result.ok and len(result.outcomes) == 200

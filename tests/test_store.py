@@ -3,20 +3,24 @@ deploy per app holds the lock, across threads and processes."""
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from adapters.sql_base import SqlStoreBase
+from adapters.store_schema import time_text
 from adapters.stores import open_store
 from strategies.records import DeployLocked, NewDeploy, ServerRecord
 from strategies.results import ServerOutcome
 from strategies.store import Store
 from strategies.waits import AppliedWait, EffectiveWait
+from tests.infra.settings import put_setting
 from tests.infra.stores import table_rows
 
 T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
@@ -113,7 +117,7 @@ def start_crashing_deploy(location: str) -> tuple[Any, int]:
 
 def test_reopening_the_store_applies_no_migration_twice_and_keeps_data(store_location: str) -> None:
     first = open_store(store_location)
-    first.set_setting("shop", "deploy.parallel", True, by="alice")
+    put_setting(first, "shop", "deploy.parallel", True, by="alice")
     first.close()
     applied = migrations_in(store_location)
 
@@ -137,11 +141,11 @@ def test_processes_creating_the_same_new_file_together_all_succeed(store_locatio
 
 
 def test_settings_keep_their_json_types(store: Store) -> None:
-    store.set_setting("shop", "deploy.parallel", True, by="alice")
-    store.set_setting("shop", "deploy.max_parallel", 3, by="alice")
-    store.set_setting("shop", "deploy.timeout", 90.5, by="alice")
-    store.set_setting("shop", "deploy.branch", "main", by="alice")
-    store.set_setting("shop", "notify", ["#ops", "#shop"], by="alice")
+    put_setting(store, "shop", "deploy.parallel", True, by="alice")
+    put_setting(store, "shop", "deploy.max_parallel", 3, by="alice")
+    put_setting(store, "shop", "deploy.timeout", 90.5, by="alice")
+    put_setting(store, "shop", "deploy.branch", "main", by="alice")
+    put_setting(store, "shop", "notify", ["#ops", "#shop"], by="alice")
 
     settings = store.get_settings("shop")
 
@@ -157,21 +161,133 @@ def test_settings_keep_their_json_types(store: Store) -> None:
 
 
 def test_setting_again_overwrites_and_apps_are_separate(store: Store) -> None:
-    store.set_setting("shop", "deploy.parallel", True, by="alice")
-    store.set_setting("shop", "deploy.parallel", False, by="bob")
-    store.set_setting("blog", "deploy.parallel", True, by="carol")
+    put_setting(store, "shop", "deploy.parallel", True, by="alice")
+    put_setting(store, "shop", "deploy.parallel", False, by="bob")
+    put_setting(store, "blog", "deploy.parallel", True, by="carol")
 
     assert store.get_settings("shop") == {"deploy.parallel": False}
     assert store.get_settings("blog") == {"deploy.parallel": True}
     assert store.get_settings("wiki") == {}
 
 
-def test_unset_says_whether_there_was_a_value(store: Store) -> None:
-    store.set_setting("shop", "deploy.parallel", True, by="alice")
+def test_each_change_is_recorded_with_its_old_and_new_value(store: Store) -> None:
+    first = put_setting(store, "shop", "deploy.parallel", True, by="U0ALICE", channel="C1", at=T0)
+    later = T0 + timedelta(minutes=5)
+    second = put_setting(store, "shop", "deploy.parallel", None, by="bob", via="cli", at=later)
 
-    assert store.unset_setting("shop", "deploy.parallel") is True
-    assert store.unset_setting("shop", "deploy.parallel") is False
+    assert first is not None and second is not None
+    assert (first.old, first.new, first.values_text()) == (None, True, "false (default) → true")
+    assert (second.old, second.new, second.values_text()) == (True, None, "true → false (default)")
+    history = store.setting_history("shop", None, 10)
+    assert [(c.id, c.by, c.via, c.channel, c.at) for c in history] == [
+        (second.id, "bob", "cli", None, later),
+        (first.id, "U0ALICE", "slack", "C1", T0),
+    ]
     assert store.get_settings("shop") == {}
+
+
+def test_a_change_that_changes_nothing_is_not_recorded(store: Store) -> None:
+    assert put_setting(store, "shop", "deploy.parallel", False) is None  # the default
+    assert put_setting(store, "shop", "deploy.parallel", None) is None  # not set
+    assert put_setting(store, "shop", "deploy.max_parallel", 3) is not None
+    assert put_setting(store, "shop", "deploy.max_parallel", 3) is None
+
+    assert [c.new for c in store.setting_history("shop", None, 10)] == [3]
+    assert store.get_settings("shop") == {"deploy.max_parallel": 3}
+
+
+def test_history_is_per_app_and_key_newest_first_and_limited(store: Store) -> None:
+    for n in range(1, 6):
+        put_setting(store, "shop", "deploy.max_parallel", n, at=T0 + timedelta(minutes=n))
+    put_setting(store, "shop", "deploy.parallel", True)
+    put_setting(store, "blog", "deploy.max_parallel", 9)
+
+    assert [c.new for c in store.setting_history("shop", "deploy.max_parallel", 3)] == [5, 4, 3]
+    assert [c.key for c in store.setting_history("shop", None, 2)] == [
+        "deploy.parallel",
+        "deploy.max_parallel",
+    ]
+    assert [c.new for c in store.setting_history("blog", None, 10)] == [9]
+    assert store.setting_history("wiki", None, 10) == []
+
+
+def test_origins_name_the_change_that_set_each_current_value(store: Store) -> None:
+    put_setting(store, "shop", "deploy.parallel", True, by="alice", at=T0)
+    put_setting(store, "shop", "deploy.parallel", None, by="bob", at=T0 + timedelta(minutes=1))
+    put_setting(store, "shop", "deploy.max_parallel", 2, by="carol", at=T0 + timedelta(minutes=2))
+    put_setting(store, "shop", "deploy.max_parallel", 4, by="dave", at=T0 + timedelta(minutes=3))
+
+    origins = store.setting_origins("shop")
+
+    assert set(origins) == {"deploy.max_parallel"}  # deploy.parallel is not set any more
+    assert (origins["deploy.max_parallel"].by, origins["deploy.max_parallel"].new) == ("dave", 4)
+
+
+def test_each_change_is_claimed_for_announcing_once(store: Store) -> None:
+    one = put_setting(store, "shop", "deploy.parallel", True)
+    two = put_setting(store, "blog", "deploy.parallel", True)
+    assert one is not None and two is not None
+
+    assert [c.id for c in store.unannounced_setting_changes()] == [one.id, two.id]
+    assert store.claim_setting_announcement(one.id, T0) is True
+    assert store.claim_setting_announcement(one.id, T0) is False
+    assert [c.id for c in store.unannounced_setting_changes()] == [two.id]
+
+
+def test_concurrent_changes_record_a_history_that_chains(store: Store) -> None:
+    values = [n % 7 for n in range(40)]
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda v: put_setting(store, "shop", "deploy.max_parallel", v), values))
+
+    history = list(reversed(store.setting_history("shop", "deploy.max_parallel", 100)))
+    # Each change starts from the value the one before it left: no lost update.
+    assert all(a.new == b.old for a, b in itertools.pairwise(history))
+    assert history[-1].new == store.get_settings("shop").get("deploy.max_parallel")
+
+
+def test_values_set_before_history_become_its_first_entries(
+    store_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters import store_schema
+
+    full = list(store_schema.MIGRATIONS)
+    assert full[-1] is store_schema.create_setting_changes
+    monkeypatch.setattr(store_schema, "MIGRATIONS", full[:-1])
+    old = open_store(store_location)  # a database of the shipbot before history
+    old_sql = cast(SqlStoreBase, old)
+    old_sql._execute(
+        "INSERT INTO settings (app, key, value, updated_at, updated_by) VALUES (?, ?, ?, ?, ?)",
+        ["shop", "deploy.parallel", "true", time_text(T0), "U0ALICE"],
+    )
+    old.close()
+    monkeypatch.setattr(store_schema, "MIGRATIONS", full)
+
+    store = open_store(store_location)
+    try:
+        assert "create_setting_changes" in store.applied
+        (first,) = store.setting_history("shop", None, 10)
+        assert (first.by, first.at, first.old, first.new, first.via) == (
+            "U0ALICE",
+            T0,
+            None,
+            True,
+            "carried over",
+        )
+        assert store.unannounced_setting_changes() == []  # old news: not announced
+        assert store.setting_origins("shop")["deploy.parallel"].id == first.id
+        # Forget it was applied, so that it runs again: nothing is copied twice.
+        cast(SqlStoreBase, store)._execute(
+            "DELETE FROM _migrations WHERE name = ?", ["create_setting_changes"]
+        )
+    finally:
+        store.close()
+    again = open_store(store_location)
+    try:
+        assert again.applied == ["create_setting_changes"]
+        assert len(again.setting_history("shop", None, 10)) == 1
+    finally:
+        again.close()
 
 
 # Applied waits
@@ -465,5 +581,5 @@ def test_the_change_mark_moves_with_every_change_people_see_and_only_then(store:
     assert changed()
     assert store.decide_approval(approval_id, "rejected", by="bob", at=T0)
     assert changed()
-    store.set_setting("shop", "deploy.parallel", True, by="alice")
+    put_setting(store, "shop", "deploy.parallel", True, by="alice")
     assert not changed()

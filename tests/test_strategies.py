@@ -20,6 +20,7 @@ from strategies.ports import LoadBalancerError
 from strategies.requests import DeployRequest
 from strategies.results import DeployResult
 from tests.conftest import app_config, fleet_file, manifest_from
+from tests.infra.settings import put_setting
 
 Build = Callable[..., Services]
 
@@ -126,7 +127,7 @@ def test_parallel_deploys_all_at_once_without_touching_the_load_balancer(
 
 def test_parallel_respects_max_parallel(services: Build) -> None:
     built = services(commands=["sleep 0.3"], servers=5, migrations=False)
-    built.store.set_setting("shop", "deploy.max_parallel", 2, by="U0TEST")
+    put_setting(built.store, "shop", "deploy.max_parallel", 2, by="U0TEST")
     events: list[Event] = []
 
     result = deploy(built, strategy="parallel", listeners=[events.append])
@@ -167,7 +168,7 @@ def test_parallel_with_fewer_workers_stops_starting_servers_after_a_failure(
     services: Build,
 ) -> None:
     built = services(commands=['test "$SHIPBOT_SERVER" != web1'], servers=4, migrations=False)
-    built.store.set_setting("shop", "deploy.max_parallel", 1, by="U0")
+    put_setting(built.store, "shop", "deploy.max_parallel", 1, by="U0")
 
     result = deploy(built, strategy="parallel")
 

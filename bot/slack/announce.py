@@ -9,7 +9,7 @@ from typing import Protocol
 
 from bot import render
 from bot.slack import blocks
-from bot.slack.front import slack_text
+from bot.slack.blocks import slack_text
 from bot.slack.interrupted import digest, interrupted_parent
 from bot.slack.message import MessageRef
 from bot.slack.posters import Poster

@@ -35,13 +35,13 @@ from bot.queueing import busy, queue
 from bot.slack import blocks
 from bot.slack.announce import SlackAnnouncer
 from bot.slack.approvals import APPROVE, REJECT, SlackApprovals
+from bot.slack.blocks import slack_text
 from bot.slack.dialog_front import GLOBAL_SHORTCUT, MESSAGE_SHORTCUT, Answer, DialogListeners
 from bot.slack.dialog_view import CALLBACK, block_id
 from bot.slack.front import (
     CollectingFrontEnd,
     SlackFrontEnd,
     remember_thread,
-    slack_text,
     unescape,
 )
 from bot.slack.home_tabs import HomeTabs

@@ -20,7 +20,8 @@ from bot.gate import Refused
 from bot.handler import BAD_INPUT, BadInput, Caller, CommandHandler, FrontEnd
 from bot.slack import blocks
 from bot.slack.announce import SlackAnnouncer
-from bot.slack.front import SlackFrontEnd, remember_thread, slack_text
+from bot.slack.blocks import slack_text
+from bot.slack.front import SlackFrontEnd, remember_thread
 from bot.slack.jobs import Jobs
 from bot.slack.message import MessageRef
 from bot.slack.pictures import DeployPictures

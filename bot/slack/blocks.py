@@ -27,6 +27,17 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+_MENTION = re.compile(r"&lt;([@#][A-Z0-9]+)&gt;")
+
+
+def slack_text(text: str) -> str:
+    """Escape ``& < >`` as Slack asks, keeping the ``<@U1>`` / ``<#C1>`` mentions shipbot writes.
+
+    Echoed user input (a refused ref such as ``<!channel>``) then cannot ping anyone.
+    """
+    return _MENTION.sub(r"<\1>", escape(text))
+
+
 def mention(user: str) -> str:
     """``<@U0LEAD>`` for a Slack user id, the plain (escaped) name otherwise."""
     return f"<@{user}>" if _SLACK_USER.fullmatch(user) else escape(user)
@@ -100,7 +111,8 @@ def progress_bar(done: int, total: int, width: int = 10) -> str:
 def plan_blocks(plan: DeployPlan) -> list[Block]:
     """The plan summary shown by the deploy's parent message and by an approval request."""
     lines = [
-        f"*{escape(plan.app_name)}* @ `{escape(plan.ref)}` — {escape(render.strategy_line(plan))}",
+        f"*{escape(plan.app_name)}* @ `{escape(plan.ref)}` — "
+        f"{slack_text(render.strategy_line(plan))}",
         f"requested by {mention(plan.request.requested_by)}",
     ]
     summary = render.plan_summary(plan)

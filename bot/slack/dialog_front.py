@@ -21,9 +21,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.commands import Command, DialogCommand
 from bot.handler import Caller, CommandHandler
+from bot.slack.blocks import slack_text
 from bot.slack.dialog import DialogError, check, open_view
 from bot.slack.dialog_view import block_id
-from bot.slack.front import slack_text
 from bot.slack.posters import Poster
 
 log = logging.getLogger(__name__)

@@ -6,10 +6,9 @@ a deploy is shown to the channel as a thread (``SlackDeployThread``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
-from bot.slack.blocks import escape
+from bot.slack.blocks import slack_text
 from bot.slack.message import MessageRef
 from bot.slack.pictures import DeployPictures
 from bot.slack.posters import Poster
@@ -17,16 +16,6 @@ from bot.slack.thread import SlackDeployThread
 from strategies.events import Listener
 from strategies.plan import DeployPlan
 from strategies.store import DeployHistory
-
-_MENTION = re.compile(r"&lt;([@#][A-Z0-9]+)&gt;")
-
-
-def slack_text(text: str) -> str:
-    """Escape ``& < >`` as Slack asks, keeping the ``<@U1>`` / ``<#C1>`` mentions shipbot writes.
-
-    Echoed user input (a refused ref such as ``<!channel>``) then cannot ping anyone.
-    """
-    return _MENTION.sub(r"<\1>", escape(text))
 
 
 def unescape(text: str) -> str:

@@ -15,8 +15,7 @@ from typing import Any
 
 from bot import authz, render, scheduling
 from bot.slack.approvals import APPROVE, REJECT
-from bot.slack.blocks import section
-from bot.slack.front import slack_text
+from bot.slack.blocks import section, slack_text
 from bot.wiring import Services
 from strategies.manifest import App
 from strategies.records import ApprovalRecord

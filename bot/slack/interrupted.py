@@ -9,7 +9,7 @@ import json
 
 from bot import render
 from bot.slack import blocks as kit
-from bot.slack.front import slack_text
+from bot.slack.blocks import slack_text
 from strategies.records import DeployRecord, InterruptedThread
 
 _EMOJI = {"running": ":wrench:", "succeeded": ":large_green_circle:", "failed": ":red_circle:"}

@@ -10,7 +10,8 @@ from dataclasses import replace
 
 from bot.handler import Caller, CommandHandler
 from bot.queueing import busy
-from bot.slack.front import SlackFrontEnd, remember_thread, slack_text
+from bot.slack.blocks import slack_text
+from bot.slack.front import SlackFrontEnd, remember_thread
 from bot.slack.jobs import Jobs
 from bot.slack.pictures import DeployPictures
 from bot.slack.posters import Poster

@@ -22,7 +22,8 @@ from bot.handler import BAD_INPUT, Caller, CommandHandler, FrontEnd
 from bot.scheduling import replan
 from bot.slack import blocks
 from bot.slack.approvals import SlackApprovals, Timers
-from bot.slack.front import SlackFrontEnd, remember_thread, slack_text
+from bot.slack.blocks import slack_text
+from bot.slack.front import SlackFrontEnd, remember_thread
 from bot.slack.jobs import Jobs
 from bot.slack.message import MessageRef
 from bot.slack.pictures import DeployPictures

@@ -44,6 +44,7 @@ from bot.slack.maintenance import Maintenance
 from bot.slack.posters import ChannelPosters
 from bot.slack.queue import QueueRunner
 from bot.slack.schedules import SlackSchedules
+from bot.slack.setting_news import SettingNews
 from bot.slack.truth import MessageTruth
 from bot.wiring import Services
 
@@ -128,12 +129,21 @@ class SlackBot:
         self.canaries = CanaryWatch(handler=handler, poster=self.poster, jobs=self.jobs)
         self.home = HomeTabs(client=client, services=services)
         self.truth = MessageTruth(store=store, poster=self.poster, clock=clock)
+        self.setting_news = SettingNews(
+            store=store, poster=self.poster, manifest=services.manifest, clock=clock
+        )
         self.maintenance = Maintenance(
             store=store,
             clock=clock,
             announcer=self.announcer,
             process_id=self.owner,
-            ticks=[self.queue.tick, self.canaries.tick, self.home.tick, self.truth.tick],
+            ticks=[
+                self.queue.tick,
+                self.canaries.tick,
+                self.home.tick,
+                self.truth.tick,
+                self.setting_news.tick,
+            ],
             # Replicas: arm what another replica accepted, in case it dies first.
             sweeps=[self.approvals.adopt, lambda: self.schedules.adopt(self.started_at)],
         )

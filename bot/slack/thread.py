@@ -225,7 +225,7 @@ class SlackDeployThread:
             blocks.append(cancel_button(self._deploy_id, self._plan.app_name))
         elif self._state == "paused" and self._deploy_id:
             blocks.append(canary_buttons(self._deploy_id))
-        text = kit.escape(f"{render.parent_line(self._deploy_id, self._plan)}: {bar} {state}")
+        text = kit.slack_text(f"{render.parent_line(self._deploy_id, self._plan)}: {bar} {state}")
         if self._parent is None:
             self._parent = self._poster.post(self._channel, text, blocks=blocks)
         else:
