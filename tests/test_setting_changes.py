@@ -48,7 +48,7 @@ def news_for(
     store: SqliteStore, shown: Manifest, clock: Clock
 ) -> tuple[SettingNews, RecordingPoster]:
     poster = RecordingPoster()
-    return SettingNews(store=store, poster=poster, manifest=shown, clock=clock), poster  # type: ignore[arg-type]
+    return SettingNews(store=store, poster=poster, manifest=shown, clock=clock), poster
 
 
 def test_every_setting_says_what_it_changes_for_the_next_deploys() -> None:
