@@ -99,7 +99,7 @@ def effect(app_name: str, app: App, key: str, value: Any, settings: dict[str, An
         elif app.deploy.batch_size is not None:
             how = "run in batches (deploy.batch_size in the manifest)"
         else:
-            how = "run serially, one server at a time"
+            how = "run serially (one server at a time)"
         return f"next deploys of {app_name} {how} unless --parallel"
     if key == "deploy.max_parallel":
         width = "every server at once" if not value else f"at most {value} servers at once"

@@ -59,7 +59,7 @@ def test_every_setting_says_what_it_changes_for_the_next_deploys() -> None:
         assert effect("shop", plain, key, spec.default, {}).startswith("next ")
 
     assert effect("shop", plain, "deploy.parallel", False, {}) == (
-        "next deploys of shop run serially, one server at a time unless --parallel"
+        "next deploys of shop run serially (one server at a time) unless --parallel"
     )
     assert "run in batches (deploy.batch_size" in effect(
         "shop", batched, "deploy.parallel", False, {}
