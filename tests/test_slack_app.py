@@ -17,6 +17,9 @@ from pathlib import Path
 
 import yaml
 
+from bot.slack.buttons import ENQUEUE
+from bot.slack.schedules import UNSCHEDULE
+from bot.slack.thread import CANCEL, PROMOTE
 from tests.conftest import Run, WriteManifest, app_config, fleet_file
 from tests.infra.shipbot_server import Serve
 from tests.infra.slack import Call, SlackFake
@@ -227,6 +230,19 @@ def test_a_second_deploy_is_refused_and_sigterm_cancels_the_first_leaving_no_ser
     (buttons,) = [b for b in second.json["blocks"] if b["type"] == "actions"]
     assert buttons["elements"][0]["action_id"] == "shipbot_enqueue"
     assert buttons["elements"][0]["value"] == "/deploy shop"
+    # Buttons that name nothing (a bad number, a deploy or schedule that is not
+    # there, an empty command) are acked and change nothing.
+    before = len(slack_fake.calls)
+    for action, value in [
+        (CANCEL, "abc"),
+        (CANCEL, "999"),
+        (PROMOTE, ""),
+        (UNSCHEDULE, "7"),
+        (ENQUEUE, ""),
+    ]:
+        clicked = server.sender.button(action, value, user="U0EVE", channel=CHANNEL, ts="1.0")
+        assert clicked.status == 200
+    assert not [c for c in slack_fake.calls[before:] if "U0EVE" in str(c.body)]
     assert server.stop() == 0
 
     with sqlite3.connect(server.db) as conn:

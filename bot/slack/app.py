@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse, Respond
@@ -18,24 +17,23 @@ from slack_sdk import WebClient
 from bot import authz
 from bot.commands import (
     AbortCommand,
-    CancelCommand,
     Command,
     DeployCommand,
     DialogCommand,
     PromoteCommand,
     RecoverCommand,
     RollbackCommand,
-    UnscheduleCommand,
     UsageError,
     parse_slash,
 )
 from bot.gate import Refused
-from bot.handler import BAD_INPUT, EXIT_OK, Caller, CommandHandler
+from bot.handler import BAD_INPUT, Caller, CommandHandler
 from bot.queueing import busy, queue
 from bot.slack import blocks
 from bot.slack.announce import SlackAnnouncer
 from bot.slack.approvals import APPROVE, REJECT, SlackApprovals
 from bot.slack.blocks import slack_text
+from bot.slack.buttons import ENQUEUE, Buttons
 from bot.slack.dialog_front import GLOBAL_SHORTCUT, MESSAGE_SHORTCUT, Answer, DialogListeners
 from bot.slack.dialog_view import CALLBACK, block_id
 from bot.slack.front import (
@@ -46,7 +44,6 @@ from bot.slack.front import (
 )
 from bot.slack.home_tabs import HomeTabs
 from bot.slack.jobs import Jobs
-from bot.slack.message import MessageRef
 from bot.slack.pictures import DeployPictures
 from bot.slack.posters import Poster
 from bot.slack.schedules import CONFIRM, UNSCHEDULE
@@ -55,8 +52,6 @@ from strategies.plan import DeployPlan
 from strategies.records import NewJob
 
 log = logging.getLogger(__name__)
-
-ENQUEUE = "shipbot_enqueue"
 
 Say = Callable[[str], None]
 
@@ -91,14 +86,15 @@ def build_app(
     app.command("/deploy")(listeners.command)
     app.command("/settings")(listeners.command)
     app.event("reaction_added")(listeners.reaction)
-    app.action(APPROVE)(listeners.button)
-    app.action(REJECT)(listeners.button)
-    app.action(CANCEL)(listeners.cancel_button)
-    app.action(UNSCHEDULE)(listeners.schedule_button)
-    app.action(CONFIRM)(listeners.schedule_button)
-    app.action(ENQUEUE)(listeners.enqueue_button)
-    app.action(PROMOTE)(listeners.canary_button)
-    app.action(ABORT)(listeners.canary_button)
+    buttons = Buttons(handler=handler, approvals=approvals, poster=poster, jobs=jobs)
+    app.action(APPROVE)(buttons.approval)
+    app.action(REJECT)(buttons.approval)
+    app.action(CANCEL)(buttons.cancel)
+    app.action(UNSCHEDULE)(buttons.schedule)
+    app.action(CONFIRM)(buttons.schedule)
+    app.action(ENQUEUE)(buttons.enqueue)
+    app.action(PROMOTE)(buttons.canary)
+    app.action(ABORT)(buttons.canary)
     dialogs = listeners.dialogs
     app.shortcut(GLOBAL_SHORTCUT)(dialogs.shortcut)
     app.shortcut(MESSAGE_SHORTCUT)(dialogs.shortcut)
@@ -338,121 +334,6 @@ class Listeners:
                 self._approvals.decide_message(channel, ts, user, approving=approving)
         finally:
             ack()
-
-    def button(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        try:
-            approval_id = int(action.get("value", ""))
-            approving = action.get("action_id") == APPROVE
-            self._approvals.decide(approval_id, body["user"]["id"], approving=approving)
-        except (ValueError, KeyError):
-            log.info("ignored a malformed approval button")
-        finally:
-            ack()
-
-    def schedule_button(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        """Unschedule, or Run now (a missed schedule): the commands they stand for, with
-        the clicker's rights."""
-        ack()
-        try:
-            schedule_id = int(action.get("value", ""))
-            user, channel = body["user"]["id"], body["channel"]["id"]
-        except (ValueError, KeyError, TypeError):
-            log.info("ignored a malformed schedule button")
-            return
-        record = self._services.store.get_schedule(schedule_id)
-        if record is None:
-            return
-        app = record.schedule.request.app
-        caller = Caller(user, channel)
-        front = SlackFrontEnd(
-            say=lambda text: self._poster.ephemeral(channel, user, text),
-            poster=self._poster,
-            channel=channel,
-            on_parent=remember_thread(self._services.store),
-            pictures=DeployPictures(self._services.store),
-        )
-        if action.get("action_id") == UNSCHEDULE:
-            self._handler.handle(UnscheduleCommand(app, schedule_id), caller, front)
-            return
-        confirm = DeployCommand(app, confirm=schedule_id)
-        self._jobs.submit(lambda cancel: self._handler.handle(confirm, caller, front, cancel))
-
-    def canary_button(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        """Promote or Abort on a paused canary's message, with the clicker's rights; it
-        goes on (or rolls back) in that message's thread."""
-        ack()
-        try:
-            deploy_id = int(action.get("value", ""))
-            user, channel = body["user"]["id"], body["channel"]["id"]
-            parent_ts = body["container"]["message_ts"]
-        except (ValueError, KeyError, TypeError):
-            log.info("ignored a malformed canary button")
-            return
-        record = self._services.store.get_deploy(deploy_id)
-        if record is None:
-            return
-        parent = MessageRef.existing(channel, parent_ts)
-        front = SlackFrontEnd(
-            say=lambda text: self._poster.post(channel, text, thread=parent),
-            poster=self._poster,
-            channel=channel,
-            on_parent=remember_thread(self._services.store),
-            pictures=DeployPictures(self._services.store),
-        )
-        command: Command = (
-            PromoteCommand(record.app)
-            if action.get("action_id") == PROMOTE
-            else AbortCommand(record.app)
-        )
-        caller = Caller(user, channel)
-        refused = self._handler.refusal(command, caller)
-        if refused:
-            self._poster.ephemeral(channel, user, slack_text(refused), thread=parent)
-            return
-        self._jobs.submit(lambda cancel: self._handler.handle(command, caller, front, cancel))
-
-    def enqueue_button(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        """ "Deploy when free": the refused /deploy again, with --queue, as the clicker."""
-        ack()
-        try:
-            text = str(action["value"])
-            user, channel = body["user"]["id"], body["channel"]["id"]
-            name, _, rest = text.partition(" ")
-            parsed = parse_slash(name, rest)
-        except (UsageError, KeyError, TypeError):
-            log.info("ignored a malformed enqueue button")
-            return
-        if not isinstance(parsed, DeployCommand):
-            return
-        collected = CollectingFrontEnd()
-        self._handler.handle(replace(parsed, queue=True), Caller(user, channel), collected)
-        self._poster.ephemeral(channel, user, collected.text)
-
-    def cancel_button(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        """The running deploy's Cancel button: ``/deploy cancel APP`` for that deploy,
-        with the same authorization; the answer goes to its thread, a refusal to the
-        person alone."""
-        ack()
-        try:
-            deploy_id = int(action.get("value", ""))
-            user, channel = body["user"]["id"], body["channel"]["id"]
-            parent_ts = body["container"]["message_ts"]
-        except (ValueError, KeyError, TypeError):
-            log.info("ignored a malformed cancel button")
-            return
-        record = self._services.store.get_deploy(deploy_id)
-        if record is None:
-            return
-        parent = MessageRef.existing(channel, parent_ts)
-        collected = CollectingFrontEnd()
-        code = self._handler.handle(
-            CancelCommand(record.app, deploy_id=deploy_id), Caller(user, channel), collected
-        )
-        if code == EXIT_OK:
-            text = f":octagonal_sign: {authz.mention(user)}: {collected.lines[-1]}"
-            self._poster.post(channel, slack_text(text), thread=parent)
-        else:
-            self._poster.ephemeral(channel, user, collected.text, thread=parent)
 
 
 def _ack(ack: Ack, text: str, extra: list[dict[str, Any]] | None = None) -> None:
