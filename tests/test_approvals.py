@@ -14,8 +14,8 @@ from typing import Any
 from tests.conftest import WriteManifest, fleet_file
 from tests.infra.shipbot_server import Serve, ShipbotServer
 from tests.infra.slack import Call, SlackFake
+from tests.infra.threads import CHANNEL, in_thread, posts
 
-CHANNEL = "C0DEPLOYS"
 DEV, LEAD, EVE, BOT = "U0DEV", "U0LEAD", "U0EVE", "U0SHIPBOT"
 
 
@@ -62,14 +62,6 @@ def poll(value: Callable[[], Any], timeout: float = 20) -> Any:
             return got
         time.sleep(0.05)
     raise AssertionError(f"nothing after {timeout}s")
-
-
-def posts(calls: list[Call]) -> list[Call]:
-    return [c for c in calls if c.method == "chat.postMessage"]
-
-
-def in_thread(calls: list[Call], ts: str) -> list[str]:
-    return [str(c.body["text"]) for c in posts(calls) if c.body.get("thread_ts") == ts]
 
 
 def succeeded_in(calls: list[Call], ts: str) -> bool:

@@ -16,7 +16,7 @@ from tests.infra.haproxy import StartHAProxy
 from tests.infra.replicas import StartReplicas
 from tests.infra.slack import Call, SlackFake
 from tests.infra.stores import table_rows
-from tests.test_slack_faults import (
+from tests.infra.threads import (
     CHANNEL,
     UP_STATE,
     haproxy_app,

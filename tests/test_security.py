@@ -21,7 +21,8 @@ from tests.conftest import WriteManifest, app_config, fleet_file
 from tests.infra.shipbot_server import Serve
 from tests.infra.slack import SlackFake
 from tests.infra.sshd import SshdFleet
-from tests.test_approvals import CHANNEL, DEV, LEAD, approval_row, ask, deploys, in_thread, posts
+from tests.infra.threads import CHANNEL, in_thread, posts
+from tests.test_approvals import DEV, LEAD, approval_row, ask, deploys
 
 SECRETS = {
     "SLACK_BOT_TOKEN": "xoxb-secret-bot-token-1234",

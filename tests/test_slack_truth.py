@@ -11,7 +11,7 @@ from tests.conftest import Run, WriteManifest, app_config
 from tests.infra.haproxy import StartHAProxy
 from tests.infra.shipbot_server import Serve
 from tests.infra.slack import Call, SlackFake
-from tests.test_slack_faults import (
+from tests.infra.threads import (
     CHANNEL,
     UP_STATE,
     haproxy_app,
