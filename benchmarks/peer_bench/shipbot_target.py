@@ -33,7 +33,18 @@ class ShipbotTarget:
         found = target.imports_from()
         if found != root:
             sys.exit(f"{chosen} imports shipbot's bot package from {found}, not from {root}")
+        target.compile()
         return target
+
+    def compile(self) -> None:
+        """Write the checkout's bytecode, as an installed shipbot has it: with
+        PYTHONDONTWRITEBYTECODE set, every run would compile every module first."""
+        subprocess.run(
+            [str(self.python), "-m", "compileall", "-q", "bot", "strategies", "adapters"],
+            cwd=self.checkout,
+            env=self.env(),
+            check=True,
+        )
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("SSH_AUTH_SOCK", "PYTHONPATH")}
