@@ -36,10 +36,6 @@ from strategies.store import HostKeyStore as HostKeyPins
 log = logging.getLogger("shipbot.ssh")
 
 KILL_WAIT = 5.0  # how long to wait for the kill command itself
-# A connection that logged in or ran ``true`` this recently is taken to still run
-# commands: the deploy's connect step right after pre-flight does not ask again
-# (at 200 servers, 200 remote shells for nothing).
-PROVEN_FOR = 10.0
 KILL_GRACE = 2  # seconds between TERM and KILL
 
 
@@ -60,7 +56,6 @@ class SshExecutor:
         # The manifest's deploy.env and pass_env; the remote login's own environment
         # is the server's, and nothing of the bot's is forwarded (no agent, no SendEnv).
         self._env = dict(env or {})
-        self._proven: dict[str, float] = {}  # server -> when its connection last proved to work
 
     @classmethod
     def from_app(cls, app_name: str, app: App, pins: HostKeyPins | None = None) -> SshExecutor:
@@ -94,23 +89,19 @@ class SshExecutor:
 
         A connection can outlive its server's sshd (the session process keeps the
         TCP connection while nothing can start a command), so a reused connection
-        runs ``true`` (unless it proved itself in the last ``PROVEN_FOR`` seconds); if
-        that fails, a fresh login decides."""
+        runs ``true``; if that fails, a fresh login decides."""
         endpoint = self._endpoints.get(server.name)
         if endpoint is None:
             return f"{server.name} is not a server of this app"
         try:
             client, fresh = self._pool.client_and_age(endpoint)
-            proven = self._proven.get(server.name)
-            if proven is not None and time.monotonic() - proven < PROVEN_FOR and not fresh:
-                return None  # asked moments ago (pre-flight): not proven again
-            if not (fresh or self._runs_true(client, endpoint)):
-                self._pool.discard(endpoint)
-                self._pool.client(endpoint)
+            if fresh or self._runs_true(client, endpoint):
+                return None
+            self._pool.discard(endpoint)
+            self._pool.client(endpoint)
+            return None
         except ConnectError as exc:
             return str(exc)
-        self._proven[server.name] = time.monotonic()
-        return None
 
     def notes(self) -> list[str]:
         """What a person should see that is no failure: host keys pinned on first use."""

@@ -18,7 +18,6 @@ import pytest
 import yaml
 from paramiko import SSHConfig
 
-from adapters import ssh as ssh_module
 from adapters.registry import AdapterError
 from adapters.sqlite_store import SqliteStore
 from adapters.ssh import SshExecutor
@@ -355,32 +354,6 @@ def test_a_port_where_no_sshd_answers_gives_one_clear_line(ssh: Ssh) -> None:
     assert result.error.endswith(
         "is an sshd listening there? If it is just slow, raise connection.connect_timeout"
     )
-
-
-def test_a_reused_connection_proves_it_runs_commands_unless_it_just_did(
-    ssh: Ssh, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    app = ssh.app(["web1"])
-    executor = SshExecutor.from_app("shop", app)
-    proofs: list[bool] = []
-    real = SshExecutor._runs_true
-
-    def counted(self: SshExecutor, client: Any, endpoint: Endpoint) -> bool:
-        proofs.append(real(self, client, endpoint))
-        return proofs[-1]
-
-    monkeypatch.setattr(SshExecutor, "_runs_true", counted)
-    server = app.servers[0]
-    try:
-        assert executor.check(server) is None  # logs in: proven
-        assert executor.check(server) is None  # moments later (pre-flight, then the deploy)
-        assert proofs == []
-        monkeypatch.setattr(ssh_module, "PROVEN_FOR", 0.0)
-        assert executor.check(server) is None  # proven too long ago: it runs ``true``
-        assert proofs == [True]
-        assert ssh.logins()["web1"] == 1
-    finally:
-        executor.close()
 
 
 def test_timeout_and_abort_stop_the_remote_command(ssh: Ssh) -> None:
