@@ -59,6 +59,8 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
 
 
 def redact(text: str, values: list[str] | None = None) -> str:
+    if not text:
+        return text  # nothing to hide: the environment is not read (most steps print nothing)
     for value in secret_values() if values is None else values:
         if value in text:
             text = text.replace(value, REDACTED)
