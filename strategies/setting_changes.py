@@ -57,13 +57,15 @@ class SettingChange:
 
 
 def _effective(key: str, stored: Any | None) -> Any:
-    return SETTINGS[key].default if stored is None else stored
+    spec = SETTINGS.get(key)  # None: a key this shipbot no longer knows, kept in history
+    return (spec.default if spec else None) if stored is None else stored
 
 
 def _shown(key: str, stored: Any | None) -> str:
-    if stored is None:
-        return f"{format_value(SETTINGS[key].default)} (default)"
-    return format_value(stored)
+    if stored is not None:
+        return format_value(stored)
+    spec = SETTINGS.get(key)
+    return f"{format_value(spec.default)} (default)" if spec else "(not set)"
 
 
 def origin_text(

@@ -156,3 +156,13 @@ def test_a_change_made_while_no_bot_ran_is_announced_with_its_time(tmp_path: Pat
             "2026-12-03 13:02 UTC: `false (default) → true`",
         ),
     ]
+
+
+def test_history_of_a_key_this_shipbot_no_longer_knows_still_reads(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "shipbot.db")
+    put_setting(store, "shop", "deploy.retired", 5, at=NOW)
+    put_setting(store, "shop", "deploy.retired", None, at=NOW)
+
+    (unset, first) = store.setting_history("shop", None, 10)
+
+    assert (first.values_text(), unset.values_text()) == ("(not set) → 5", "5 → (not set)")

@@ -18,7 +18,7 @@ from bot.slack.posters import Poster
 from strategies.manifest import Manifest
 from strategies.ports import Clock
 from strategies.setting_changes import SettingChange, announce_channel, effect, sentence
-from strategies.settings import effective_settings
+from strategies.settings import SETTINGS, effective_settings
 from strategies.store import SettingsStore
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class SettingNews:
             f":gear: {who} changed *{escape(change.app)}* `{change.key}`{late}: "
             f"`{escape(change.values_text())}`"
         )
-        if app is not None:
+        if app is not None and change.key in SETTINGS:  # (a newer replica's key: no forecast)
             values = effective_settings(self._store.get_settings(change.app))
             values[change.key] = change.new_value
             said = effect(change.app, app, change.key, change.new_value, values)
