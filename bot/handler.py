@@ -335,13 +335,7 @@ class CommandHandler:
         self.sweep(front)
         now = self.services.clock.now()
         for name in apps:
-            locked_by = store.recovery_lock(name)
-            line = render.status_line(
-                name,
-                store.running_deploy(name),
-                store.history(name, 1),
-                recovery=store.get_deploy(locked_by) if locked_by is not None else None,
-            )
+            line = render.app_status(store, name)
             extra = render.calendar_lines(
                 name,
                 store.holds(name, now),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import tzinfo
+from typing import TYPE_CHECKING
 
 from strategies.durations import format_duration
 from strategies.events import (
@@ -20,6 +21,9 @@ from strategies.preflight import PreflightReport
 from strategies.records import DeployRecord, Hold, QueuedDeploy, ScheduleRecord
 from strategies.results import DeployResult, ServerOutcome, count_line, describe_server
 from strategies.text import person
+
+if TYPE_CHECKING:
+    from strategies.store import DeployHistory
 
 
 def _secs(value: float) -> str:
@@ -316,6 +320,17 @@ def calendar_lines(
             f"{item.expires_at.astimezone(zone):%H:%M %Z})"
         )
     return lines
+
+
+def app_status(store: DeployHistory, app: str) -> str:
+    """``status_line`` for ``app`` as the store has it now (the one read of it)."""
+    locked_by = store.recovery_lock(app)
+    return status_line(
+        app,
+        store.running_deploy(app),
+        store.history(app, 1),
+        recovery=store.get_deploy(locked_by) if locked_by is not None else None,
+    )
 
 
 def status_line(

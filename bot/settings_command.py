@@ -12,8 +12,9 @@ from datetime import timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 from strategies.cancel import CancelToken
-from strategies.setting_changes import SettingChange, announce_channel, effect, sentence
+from strategies.setting_changes import SettingChange, announce_channel, effect
 from strategies.settings import SETTINGS, effective_settings, format_value, parse_setting, spec_for
+from strategies.text import sentence
 
 if TYPE_CHECKING:
     from bot.command_types import SettingsCommand

@@ -108,8 +108,3 @@ def effect(app_name: str, app: App, key: str, value: Any, settings: dict[str, An
         unless = "" if settings.get("deploy.parallel") else " (deploys are serial now: --parallel)"
         return f"next parallel deploys of {app_name} run {width}{unless}"
     raise KeyError(key)  # every key in SETTINGS has its sentence here
-
-
-def sentence(text: str) -> str:
-    """``text`` with a capital first letter."""
-    return text[:1].upper() + text[1:]

@@ -29,3 +29,8 @@ _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
 def person(user: str) -> str:
     """``<@U0LEAD>`` for a Slack user id (Slack shows the name), the name otherwise."""
     return f"<@{user}>" if _SLACK_USER.fullmatch(user) else user
+
+
+def sentence(text: str) -> str:
+    """``text`` with a capital first letter (the rest as it is)."""
+    return text[:1].upper() + text[1:]

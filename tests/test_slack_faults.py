@@ -17,6 +17,7 @@ from tests.infra.threads import (
     UP_STATE,
     haproxy_app,
     in_thread,
+    killed_mid_deploy,
     parents,
     posts,
     states,
@@ -28,17 +29,7 @@ from tests.infra.threads import (
 def test_a_deploy_killed_with_serve_is_announced_in_its_thread_and_recovered(
     workdir: Path, serve: Serve, slack_fake: SlackFake, start_haproxy: StartHAProxy
 ) -> None:
-    fleet = start_haproxy(3)
-    app = haproxy_app(fleet, ["touch ran"])
-    app["load_balancer"]["configuration"]["wait_after_removing_servers"] = 3
-    write(workdir, {"shop": app})
-    server = serve()
-
-    assert server.sender.command("shop --serial").status == 200
-    wait_until(lambda: states(fleet)["web2"][1] & 1, "web2 to be in MAINT")
-    server.kill()  # mid-deploy: web2 is out, waiting before its command
-    parent = parents(slack_fake.calls, CHANNEL)[0]
-    server.start()
+    fleet, server, parent = killed_mid_deploy(workdir, serve, slack_fake, start_haproxy)
 
     calls = slack_fake.wait_for(
         lambda cs: any("interrupted" in t for t in in_thread(cs, parent.ts)), timeout=20

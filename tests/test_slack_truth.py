@@ -14,12 +14,10 @@ from tests.infra.slack import Call, SlackFake
 from tests.infra.threads import (
     CHANNEL,
     UP_STATE,
-    haproxy_app,
     in_thread,
+    killed_mid_deploy,
     parents,
     states,
-    wait_until,
-    write,
 )
 
 DEV, LEAD = "U0DEV", "U0LEAD"
@@ -43,16 +41,7 @@ def quiet(slack_fake: SlackFake, seconds: float = 3.0) -> list[Call]:
 def test_a_recovery_from_the_terminal_updates_the_interrupted_deploys_parent(
     workdir: Path, serve: Serve, slack_fake: SlackFake, start_haproxy: StartHAProxy, shipbot: Run
 ) -> None:
-    fleet = start_haproxy(3)
-    app = haproxy_app(fleet, ["touch ran"])
-    app["load_balancer"]["configuration"]["wait_after_removing_servers"] = 3
-    write(workdir, {"shop": app})
-    server = serve()
-    assert server.sender.command("shop --serial").status == 200
-    wait_until(lambda: states(fleet)["web2"][1] & 1, "web2 to be in MAINT")
-    server.kill()
-    parent = parents(slack_fake.calls, CHANNEL)[0]
-    server.start()
+    fleet, server, parent = killed_mid_deploy(workdir, serve, slack_fake, start_haproxy)
     slack_fake.wait_for(
         lambda cs: any("interrupted" in t for t in in_thread(cs, parent.ts)), timeout=20
     )

@@ -86,9 +86,14 @@ class Buttons:
             pictures=DeployPictures(self._store),
         )
 
-    def _deploy(self, click: _Click) -> tuple[DeployRecord, MessageRef] | None:
-        """The deploy a button on its message names, and that message; None if the deploy
-        or the message is not there."""
+    def _deploy_click(
+        self, body: dict[str, Any], action: dict[str, Any], what: str
+    ) -> tuple[_Click, DeployRecord, MessageRef] | None:
+        """The click on a deploy's button, the deploy it names and its message; None if
+        the click is malformed or the deploy or the message is not there."""
+        click = _click(body, action, what)
+        if click is None:
+            return None
         try:
             parent_ts = click.body["container"]["message_ts"]
         except (KeyError, TypeError):
@@ -97,7 +102,7 @@ class Buttons:
         record = self._store.get_deploy(click.value)
         if record is None:
             return None
-        return record, MessageRef.existing(click.channel, parent_ts)
+        return click, record, MessageRef.existing(click.channel, parent_ts)
 
     def approval(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         try:
@@ -128,11 +133,10 @@ class Buttons:
         """Promote or Abort on a paused canary's message; it goes on (or rolls back) in
         that message's thread."""
         ack()
-        click = _click(body, action, "canary")
-        found = self._deploy(click) if click else None
-        if click is None or found is None:
+        found = self._deploy_click(body, action, "canary")
+        if found is None:
             return
-        record, parent = found
+        click, record, parent = found
         front = self._front(
             click.channel, lambda text: self._poster.post(click.channel, text, thread=parent)
         )
@@ -151,11 +155,10 @@ class Buttons:
         """The running deploy's Cancel button: ``/deploy cancel APP`` for that deploy; the
         answer goes to its thread, a refusal to the person alone."""
         ack()
-        click = _click(body, action, "cancel")
-        found = self._deploy(click) if click else None
-        if click is None or found is None:
+        found = self._deploy_click(body, action, "cancel")
+        if found is None:
             return
-        record, parent = found
+        click, record, parent = found
         collected = CollectingFrontEnd()
         command = CancelCommand(record.app, deploy_id=record.id)
         if self._handler.handle(command, click.caller, collected) == EXIT_OK:

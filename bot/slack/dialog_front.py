@@ -72,11 +72,7 @@ class DialogListeners:
         except (KeyError, TypeError):
             log.info("ignored a malformed shortcut")
             return
-        try:
-            view = open_view(self._handler, user=user, channel=channel, app=None)
-        except DialogError as exc:
-            view = _notice(str(exc))
-        self._open(client, trigger, view)
+        self._open(client, trigger, self._view_or_notice(user, channel, None))
 
     def app_changed(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         """Another app chosen: redraw the dialog with its servers, profiles and default."""
@@ -89,10 +85,7 @@ class DialogListeners:
         except (KeyError, TypeError, IndexError, ValueError):
             log.info("ignored a malformed dialog action")
             return
-        try:
-            new = open_view(self._handler, user=user, channel=channel, app=chosen)
-        except DialogError as exc:
-            new = _notice(str(exc))
+        new = self._view_or_notice(user, channel, chosen)
         try:
             client.views_update(view_id=view["id"], hash=view.get("hash"), view=new)
         except SlackApiError as exc:  # a newer redraw won ("hash_conflict"): keep that one
@@ -116,6 +109,13 @@ class DialogListeners:
 
         command: Command = submitted.command
         self._dispatch(command, submitted.caller, submitted.text, answer=tell, say=tell)
+
+    def _view_or_notice(self, user: str, channel: str | None, app: str | None) -> dict[str, Any]:
+        """The dialog, or a modal that says why ``user`` cannot use it."""
+        try:
+            return open_view(self._handler, user=user, channel=channel, app=app)
+        except DialogError as exc:
+            return _notice(str(exc))
 
     def _open(self, client: WebClient, trigger_id: str, view: dict[str, Any]) -> bool:
         try:

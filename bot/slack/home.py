@@ -59,13 +59,7 @@ def _app_blocks(
     services: Services, name: str, user: str, now: datetime, pending: list[ApprovalRecord]
 ) -> list[Block]:
     store, app = services.store, services.manifest.app(name)
-    locked_by = store.recovery_lock(name)
-    status = render.status_line(
-        name,
-        store.running_deploy(name),
-        store.history(name, 1),
-        recovery=store.get_deploy(locked_by) if locked_by is not None else None,
-    )
+    status = render.app_status(store, name)
     blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": name[:150]}},
         section(slack_text(status)),

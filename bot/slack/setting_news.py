@@ -17,9 +17,10 @@ from bot.slack.blocks import escape, mention
 from bot.slack.posters import Poster
 from strategies.manifest import Manifest
 from strategies.ports import Clock
-from strategies.setting_changes import SettingChange, announce_channel, effect, sentence
+from strategies.setting_changes import SettingChange, announce_channel, effect
 from strategies.settings import SETTINGS, effective_settings
 from strategies.store import SettingsStore
+from strategies.text import sentence
 
 log = logging.getLogger(__name__)
 

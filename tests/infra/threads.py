@@ -9,8 +9,9 @@ from typing import Any
 
 import yaml
 
-from tests.infra.haproxy import HAProxyFleet
-from tests.infra.slack import Call
+from tests.infra.haproxy import HAProxyFleet, StartHAProxy
+from tests.infra.shipbot_server import Serve, ShipbotServer
+from tests.infra.slack import Call, SlackFake
 
 CHANNEL = "C0DEPLOYS"
 UP_STATE = (2, 0)  # HAProxy's (operational state, admin state) of a serving server
@@ -52,3 +53,22 @@ def write(workdir: Path, apps: dict[str, Any]) -> None:
 
 def states(fleet: HAProxyFleet) -> dict[str, tuple[int, int]]:
     return fleet.servers_state()
+
+
+def killed_mid_deploy(
+    workdir: Path, serve: Serve, slack_fake: SlackFake, start_haproxy: StartHAProxy
+) -> tuple[HAProxyFleet, ShipbotServer, Call]:
+    """A serial deploy of 3 HAProxy servers whose ``serve`` was SIGKILLed while web2 was
+    out of rotation (waiting before its command), then started again: the fleet, the
+    running server and the deploy's parent message."""
+    fleet = start_haproxy(3)
+    app = haproxy_app(fleet, ["touch ran"])
+    app["load_balancer"]["configuration"]["wait_after_removing_servers"] = 3
+    write(workdir, {"shop": app})
+    server = serve()
+    assert server.sender.command("shop --serial").status == 200
+    wait_until(lambda: states(fleet)["web2"][1] & 1, "web2 to be in MAINT")
+    server.kill()
+    parent = parents(slack_fake.calls, CHANNEL)[0]
+    server.start()
+    return fleet, server, parent
