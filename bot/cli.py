@@ -13,6 +13,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from bot.exits import EXIT_USAGE
+
 HELP = """\
 usage: shipbot [--manifest FILE] [--db FILE|URL] COMMAND ...
 
@@ -69,7 +71,6 @@ exit status: 0 success, 1 the deploy failed (or was refused, or recovery left se
 out for a person), 2 bad usage or input"""
 
 
-EXIT_USAGE = 2
 SLACK = ("serve", "socket")
 COMMANDS = (
     "deploy",

@@ -16,7 +16,8 @@ from typing import TextIO
 
 from bot import render
 from bot.commands import UsageError, parse_line
-from bot.handler import EXIT_USAGE, Caller, CommandHandler
+from bot.exits import EXIT_USAGE
+from bot.handler import Caller, CommandHandler
 from strategies.cancel import CancelToken
 from strategies.events import DeployFinished, DeployStarted, Event, Listener
 from strategies.plan import DeployPlan

@@ -13,6 +13,7 @@ from bot import (
     gate,
     holds,
     queueing,
+    recover_command,
     render,
     rollout_commands,
     scheduling,
@@ -40,22 +41,19 @@ from bot.commands import (
     UsageError,
     parse_line,
 )
+from bot.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from bot.gate import Refused
 from bot.scheduling import ScheduleDesk
 from bot.wiring import Services
-from strategies import recovery
 from strategies.cancel import CancelToken
 from strategies.events import Listener
 from strategies.manifest import ManifestError
 from strategies.plan import DeployPlan, plan
-from strategies.ports import LoadBalancerError
 from strategies.records import DeployLocked, ScheduleRecord
 from strategies.requests import RequestError
 from strategies.rollback import current_ref, last_good_ref
 from strategies.setting_changes import Via
 from strategies.settings import SettingError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class FrontEnd(Protocol):
@@ -123,7 +121,7 @@ class CommandHandler:
             StatusCommand: self._status,
             HistoryCommand: self._history,
             CancelCommand: self._cancel,
-            RecoverCommand: self._recover,
+            RecoverCommand: partial(recover_command.run, self),
             LockCommand: self._hold,
             UnlockCommand: self._hold,
             FreezeCommand: self._hold,
@@ -358,54 +356,6 @@ class CommandHandler:
         for record in self.services.store.sweep_interrupted(self.services.clock.now()):
             front.reply(render.interrupted_line(record))
 
-    def _recover(
-        self, command: RecoverCommand, caller: Caller, front: FrontEnd, cancel: CancelToken | None
-    ) -> int:
-        name, store = command.app, self.services.store
-        app = self.services.manifest.app(name)
-        store.sweep_interrupted(self.services.clock.now())
-        running = store.running_deploy(name)
-        if running is not None:
-            front.error(
-                f"refused: deploy #{running.id} of {name} is still running (by "
-                f"{running.requested_by}); stop it with /deploy cancel {name}"
-            )
-            return EXIT_FAILED
-        record = store.last_interrupted(name)
-        if record is None:
-            front.reply(f"nothing to recover for {name}: its last deploy was not interrupted")
-            return EXIT_OK
-        lb = self.services.load_balancer(name)
-
-        def lb_now(server: str) -> str:
-            try:
-                return lb.check(app.server(server)) or "unknown"
-            except (LoadBalancerError, KeyError) as exc:
-                return f"unknown ({exc})"
-
-        found = recovery.assess(record, store.steps(record.id), lb_now)
-        front.reply("\n".join(found.lines()))
-        if not found.put_back:
-            store.close_recovery(
-                record.id,
-                by=caller.user,
-                at=self.services.clock.now(),
-                note="recovery: nothing "
-                "to put back"
-                + (f"; left for a person: {_names(found.left)}" if found.left else ""),
-            )
-            front.reply(f"{name}: lock released; nothing was changed")
-            return EXIT_FAILED if found.left else EXIT_OK
-        deploy_plan = recovery.recovery_plan(
-            found,
-            app,
-            requested_by=caller.user,
-            settings=store.get_settings(name),
-            applied_waits=store.applied_waits(name),
-        )
-        code = self.run_plan(deploy_plan, front, cancel)
-        return EXIT_FAILED if found.left else code
-
     def _history(
         self, command: HistoryCommand, caller: Caller, front: FrontEnd, _: CancelToken | None
     ) -> int:
@@ -436,7 +386,3 @@ class CommandHandler:
     ) -> int:
         front.reply("\n".join(USAGE.values()))
         return EXIT_OK
-
-
-def _names(items: tuple[recovery.RecoveryItem, ...]) -> str:
-    return ", ".join(item.at_crash.server for item in items)

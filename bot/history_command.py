@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TextIO
 
 from bot import render
+from bot.exits import EXIT_OK, EXIT_USAGE
 from bot.grammar import NAME, UsageError
-from bot.handler import EXIT_OK, EXIT_USAGE
 from bot.history_export import FORMATS, export_rows, write_export
 from bot.wiring import Services
 from strategies.manifest import ManifestError

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot import gate
+from bot.exits import EXIT_FAILED, EXIT_OK
 from strategies.cancel import CancelToken
 from strategies.durations import format_duration
 from strategies.plan import DeployPlan
@@ -47,8 +48,6 @@ def queue(
     front: FrontEnd,
     cancel: CancelToken | None,
 ) -> int:
-    from bot.handler import EXIT_FAILED, EXIT_OK
-
     holder = busy(handler, plan.app_name)
     if holder is None:
         return handler.start(plan, caller, front, cancel)

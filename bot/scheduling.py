@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from bot.exits import EXIT_FAILED, EXIT_OK
 from bot.gate import Refused
 from strategies.durations import format_duration
 from strategies.plan import DeployPlan
@@ -41,8 +42,6 @@ class ScheduleDesk(Protocol):
 
 
 def schedule(handler: CommandHandler, plan: DeployPlan, caller: Caller, front: FrontEnd) -> int:
-    from bot.handler import EXIT_FAILED, EXIT_OK
-
     services = handler.services
     now = services.clock.now()
     when = run_time(plan.request, now, plan.app.zone)

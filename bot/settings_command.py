@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta, tzinfo
 from typing import TYPE_CHECKING
 
+from bot.exits import EXIT_OK
 from strategies.cancel import CancelToken
 from strategies.setting_changes import SettingChange, announce_channel, effect
 from strategies.settings import SETTINGS, effective_settings, format_value, parse_setting, spec_for
@@ -39,16 +40,16 @@ def run(
         stored, origins = store.get_settings(app), store.setting_origins(app)
         for key, spec in SETTINGS.items():
             front.reply(f"{_value_line(app, key, stored, origins.get(key), zone)}  — {spec.help}")
-        return 0
+        return EXIT_OK
     if command.action == "history":
         front.reply("\n".join(history_lines(handler, app, command.key)))
-        return 0
+        return EXIT_OK
     assert command.key is not None
     spec = spec_for(command.key)
     if command.action == "get":
         stored, origins = store.get_settings(app), store.setting_origins(app)
         front.reply(_value_line(app, command.key, stored, origins.get(command.key), zone))
-        return 0
+        return EXIT_OK
     value = None
     if command.action == "set":
         assert command.value is not None
@@ -67,7 +68,7 @@ def run(
         now = store.get_settings(app).get(command.key)
         shown = format_value(spec.default) + " (default)" if now is None else format_value(now)
         front.reply(f"{app}: {command.key} is already {shown}; nothing changed")
-        return 0
+        return EXIT_OK
     values = effective_settings(store.get_settings(app))
     what = effect(app, services.manifest.app(app), command.key, change.new_value, values)
     was = format_value(change.old_value)
@@ -77,7 +78,7 @@ def run(
         else f"{command.key} unset, now {format_value(spec.default)} (default; was {was})"
     )
     front.reply(f"{app}: {done}. {sentence(what)}. {_where_announced(handler, app, caller)}.")
-    return 0
+    return EXIT_OK
 
 
 def history_lines(handler: CommandHandler, app: str, key: str | None) -> list[str]:

@@ -13,7 +13,8 @@ from typing import TextIO
 from adapters.stores import describe_location
 from bot.commands import Command, DeployCommand, UsageError, parse_slash
 from bot.console import ConsoleFrontEnd, ConsoleThread, interrupts_cancel, run_shell
-from bot.handler import EXIT_USAGE, Caller, CommandHandler
+from bot.exits import EXIT_USAGE
+from bot.handler import Caller, CommandHandler
 from bot.history_command import parse_history, run_history, wants_more
 from bot.wiring import load_services, resolve_db
 from strategies.cancel import CancelToken

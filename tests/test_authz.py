@@ -15,7 +15,8 @@ import yaml
 
 from bot.authz import approval_refusal, refusal
 from bot.commands import parse_line
-from bot.handler import EXIT_FAILED, EXIT_OK, Caller, CommandHandler
+from bot.exits import EXIT_FAILED, EXIT_OK
+from bot.handler import Caller, CommandHandler
 from bot.wiring import Services
 from strategies.events import Listener
 from strategies.manifest import Manifest, parse_manifest

@@ -25,7 +25,8 @@ from bot.commands import (
     UsageError,
     parse_slash,
 )
-from bot.handler import EXIT_OK, Caller, CommandHandler
+from bot.exits import EXIT_OK
+from bot.handler import Caller, CommandHandler
 from bot.slack.approvals import APPROVE, SlackApprovals
 from bot.slack.blocks import slack_text
 from bot.slack.front import CollectingFrontEnd, SlackFrontEnd, remember_thread

@@ -30,7 +30,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from adapters.scheduler import ApSchedulerTimers
-from bot.handler import EXIT_OK, EXIT_USAGE, CommandHandler
+from bot.exits import EXIT_OK, EXIT_USAGE
+from bot.handler import CommandHandler
 from bot.logs import configure_logging
 from bot.slack.announce import SlackAnnouncer
 from bot.slack.app import build_app
